@@ -1,0 +1,200 @@
+"""The `paxflow` command: argument parsing, progress display, the summary, and exit codes.
+
+Exit codes: 0 success, 1 the job failed, 2 usage or bad input (one line on stderr, no traceback spew).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Sequence
+
+from framework.errors import JobFailed, PaxflowError, UsageError
+from framework.job import Job, _QuietParser
+
+PREVIEW_ROWS = 20
+
+
+def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> argparse.ArgumentParser:
+    parser = _QuietParser(prog=prog, description="Run a Paxflow job module.", add_help=False)
+    parser.add_argument("-h", "--help", action="store_true", help="show this help (with the job's options) and exit")
+    if with_job_arg:
+        parser.add_argument("job", help="path of the job module (e.g. jobs/wordcount.py)")
+    parser.add_argument("paths", nargs="*", metavar="INPUT", help="input files, directories or globs (single-input jobs)")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=PATH",
+                        help="a named input (repeatable; a name may be given several times)")
+    parser.add_argument("-o", "--output", help="output directory (default: print the result; keep it under ~/.cache/paxflow)")
+    parser.add_argument("--format", default="parquet", choices=["parquet", "csv", "jsonl"], help="output file format")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output directory")
+    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start a local Ray")
+    parser.add_argument("--inline", action="store_true", help="run in this process without Ray (debugging)")
+    parser.add_argument("--partitions", type=int, help="reduce partitions per step (default: from data size and CPUs)")
+    parser.add_argument("--split-size", type=int, metavar="BYTES", help="bytes per map task (default: from data size and CPUs)")
+    parser.add_argument("--stores", type=int, help="number of shuffle store actors (default: one per node, at least 2)")
+    parser.add_argument("--max-attempts", type=int, default=3, help="attempts per task before the job fails")
+    parser.add_argument("--job-id", help="job id (submitting the same id twice runs the job once)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    if job_cls is not None and job_cls.options:
+        ours = {s for a in parser._actions for s in a.option_strings}
+        group = parser.add_argument_group(f"options of {job_cls.__name__}")
+        for option in job_cls.options:
+            clash = ours.intersection(option.flags)
+            if clash:
+                raise UsageError(f"{job_cls.__name__} declares option {sorted(clash)[0]}, which paxflow itself uses")
+            group.add_argument(*option.flags, **option.kwargs)
+    return parser
+
+
+def _parse_named_inputs(specs: Sequence[str]) -> dict[str, list[str]]:
+    named: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--input wants NAME=PATH, got {spec!r}")
+        named.setdefault(name, []).append(path)
+    return named
+
+
+def run_job_main(job_cls: type[Job] | None, argv: Sequence[str], prog: str = "paxflow run") -> int:
+    """`paxflow run ...` (job_cls None: the job path is the first argument) or `python jobs/NAME.py ...`."""
+    try:
+        if job_cls is None:
+            from framework.client import resolve_job
+
+            job_path = next((a for a in argv if not a.startswith("-")), None)
+            if job_path is None:
+                if "-h" in argv or "--help" in argv:
+                    _run_parser(prog, None, True).print_help()
+                    return 0
+                raise UsageError("give a job module, e.g. paxflow run jobs/wordcount.py")
+            job_cls = resolve_job(job_path)
+            argv = list(argv)
+            argv.remove(job_path)
+        parser = _run_parser(prog, job_cls, False)
+        ns = parser.parse_args(list(argv))
+        if ns.help:
+            parser.print_help()
+            return 0
+        return _run(job_cls, ns)
+    except UsageError as e:
+        print(f"paxflow: error: {e}", file=sys.stderr)
+        return 2
+    except JobFailed as e:
+        if e.details:
+            print(e.details.rstrip(), file=sys.stderr)
+        print(f"paxflow: job failed: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("paxflow: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
+    from framework.client import run
+
+    dests = {o.dest for o in job_cls.options}
+    job_args = {k: v for k, v in vars(ns).items() if k in dests}
+    named = _parse_named_inputs(ns.input)
+    if ns.paths and named:
+        raise UsageError("give inputs either as paths or as --input NAME=PATH, not both")
+    inputs = named or ns.paths or None
+    progress = _Progress(enabled=sys.stderr.isatty() and not ns.json)
+    try:
+        result = run(job_cls, inputs, ns.output, args=job_args, executor="inline" if ns.inline else "ray",
+                     fmt=ns.format, overwrite=ns.overwrite, address=ns.address, partitions=ns.partitions,
+                     split_size=ns.split_size, stores=ns.stores, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update)
+    finally:
+        progress.close()
+    summary = result.summary()
+    if ns.output is None and not ns.json:
+        _preview(result)
+    if ns.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _preview(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = result.read()
+    shown = table.slice(0, PREVIEW_ROWS)
+    view = Table(show_header=True, header_style="bold")
+    for name in shown.column_names:
+        view.add_column(name)
+    for row in shown.to_pylist():
+        view.add_row(*[str(v) for v in row.values()])
+    console = Console()
+    console.print(view)
+    if table.num_rows > PREVIEW_ROWS:
+        console.print(f"... {table.num_rows - PREVIEW_ROWS:,} more rows in {result.output}")
+
+
+def _print_summary(s: dict) -> None:
+    rate = f", {s['mb_per_s']:.1f} MB/s" if s.get("mb_per_s") else ""
+    print(f"job {s['job_id']} committed in {s['wall_s']:.2f} s (Ray start-up {s['startup_s']:.2f} s): "
+          f"{s['input_bytes'] / 1e6:,.1f} MB in{rate}, {s['output_rows']:,} rows out -> {s['output']}")
+    if s["counters"]:
+        print("counters: " + ", ".join(f"{k}={v:,}" for k, v in sorted(s["counters"].items())))
+
+
+class _Progress:
+    """A rich progress bar on a terminal (stage, tasks done/total, rows, MB/s); silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._task = None
+        self._started = time.perf_counter()
+
+    def update(self, status: dict) -> None:
+        if not self.enabled or not status:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("", total=status.get("all_total") or 1, info="")
+        elapsed = max(1e-6, time.perf_counter() - self._started)
+        mb_s = status.get("bytes_in", 0) / 1e6 / elapsed
+        desc = f"{status.get('stage_name', '')} {status.get('phase', '')}"
+        info = f"{status.get('rows_in', 0):,} rows, {status.get('bytes_in', 0) / 1e6:,.0f} MB, {mb_s:.1f} MB/s"
+        self._bar.update(self._task, description=desc, completed=status.get("all_done", 0),
+                         total=status.get("all_total") or 1, info=info)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: paxflow run JOB [INPUT ...] [options]   (paxflow run --help for the options)\n"
+              "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return run_job_main(None, rest)
+    if command == "gen":
+        from framework.datagen.generate import main as gen_main
+
+        try:
+            gen_main(rest)
+            return 0
+        except UsageError as e:
+            print(f"paxflow: error: {e}", file=sys.stderr)
+            return 2
+    print(f"paxflow: error: unknown command {command!r} (try: paxflow run JOB)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The public client API: turn a job plus inputs into a submitted, planned job and run it to the end.
+
+`run()` is what `paxflow run`, `python jobs/NAME.py` and the tests call. Everything that can be checked before
+work starts is checked here (job options, inputs, output directory), so bad input fails fast with a UsageError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import pyarrow as pa
+
+from framework.errors import JobFailed, UsageError
+from framework.io import check_output_dir, expand_paths, read_output
+from framework.job import Job, job_steps
+from framework.loader import find_job_class, job_spec, load_job_file
+from framework.plan import InputSplits, StepShape, build_plan, split_bytes
+
+OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
+
+
+@dataclass
+class RunResult:
+    """How a job ended: where its output is and what it measured."""
+
+    job_id: str
+    status: str
+    output: str
+    outputs: list = field(default_factory=list)
+    output_rows: int | None = None
+    input_bytes: int = 0
+    wall_s: float = 0.0
+    startup_s: float = 0.0
+    counters: dict = field(default_factory=dict)
+    tasks: int = 0
+    temporary_output: bool = False
+
+    def read(self) -> pa.Table:
+        """The committed output as one table."""
+        return read_output(self.output)
+
+    def summary(self) -> dict:
+        mb_s = self.input_bytes / 1e6 / self.wall_s if self.wall_s else None
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "output": self.output,
+            "wall_s": round(self.wall_s, 3),
+            "startup_s": round(self.startup_s, 3),
+            "input_bytes": self.input_bytes,
+            "mb_per_s": round(mb_s, 2) if mb_s else None,
+            "output_rows": self.output_rows,
+            "tasks": self.tasks,
+            "counters": self.counters,
+        }
+
+
+def resolve_job(job: type[Job] | str, class_name: str | None = None) -> type[Job]:
+    """A job class from a class or a job module path."""
+    if isinstance(job, str):
+        return find_job_class(load_job_file(job), class_name)
+    if isinstance(job, type) and issubclass(job, Job):
+        return job
+    raise UsageError(f"not a job: {job!r}")
+
+
+def new_job_id(cls: type[Job]) -> str:
+    return f"{cls.__name__.lower()}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _named_inputs(cls: type[Job], job: Job, inputs: Any) -> dict[str, list[str]]:
+    formats = job.input_formats()
+    if inputs is None or (isinstance(inputs, (list, tuple)) and not inputs) or inputs == {}:
+        sample = cls.sample_input()
+        if sample is None:
+            names = ", ".join(formats)
+            raise UsageError(f"{cls.__name__} needs input: give {'INPUT paths' if list(formats) == ['input'] else '--input NAME=PATH for ' + names}")
+        inputs = dict(sample)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [os.fspath(inputs)]
+    if isinstance(inputs, (list, tuple)):
+        if list(formats) != ["input"]:
+            raise UsageError(f"{cls.__name__} has named inputs ({', '.join(formats)}): give --input NAME=PATH")
+        inputs = {"input": list(inputs)}
+    named: dict[str, list[str]] = {}
+    for name, paths in dict(inputs).items():
+        if name not in formats:
+            raise UsageError(f"{cls.__name__} has no input named {name!r} (its inputs: {', '.join(formats)})")
+        named[name] = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
+    return named
+
+
+def plan_job(
+    job: type[Job] | str,
+    inputs: Any = None,
+    output: str | None = None,
+    *,
+    args: Mapping[str, Any] | argparse.Namespace | Sequence[str] | None = None,
+    fmt: str = "parquet",
+    overwrite: bool = False,
+    cpus: int = 2,
+    partitions: int | None = None,
+    split_size: int | None = None,
+    max_attempts: int = 3,
+    job_id: str | None = None,
+) -> tuple[str, dict]:
+    """Check everything and plan the job; returns (job id, the spec the master runs). Raises UsageError."""
+    cls = resolve_job(job)
+    if isinstance(args, (list, tuple)):
+        args = cls.parse_args(args)
+    instance = cls(args)
+    instance.validate()
+    steps = job_steps(instance)
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}: choose {', '.join(OUTPUT_FORMATS)}")
+    job_id = job_id or new_job_id(cls)
+    named = _named_inputs(cls, instance, inputs)
+    formats = instance.input_formats()
+    used = {name for s in steps for name in s.inputs if not name.startswith("step:")}
+    missing = sorted(used - set(named))
+    if missing:
+        raise UsageError(f"{cls.__name__} reads input {missing[0]!r}: give --input {missing[0]}=PATH")
+    total = sum(f.size for paths in named.values() for f in expand_paths(paths))
+    target = split_size or split_bytes(total, cpus)
+    splits = {name: InputSplits(name, formats[name].splits(paths, target)) for name, paths in named.items()}
+    temporary = output is None
+    if temporary:
+        output = os.path.join(_results_dir(), job_id)
+    output = os.fspath(output)
+    check_output_dir(output, overwrite)
+    created = not os.path.exists(output) if "://" not in output else False
+    shapes = [
+        StepShape(s.name or f"step {i}", list(s.inputs), bool(s.keys_for(s.inputs[0])) or s.join is not None,
+                  s.partitions or partitions)
+        for i, s in enumerate(steps)
+    ]
+    plan = build_plan(shapes, splits, cpus)
+    spec = {
+        "job": job_spec(cls, instance.args),
+        "plan": plan.to_dict(),
+        "output": {"path": output, "format": fmt, "overwrite": overwrite, "created": created, "temporary": temporary},
+        "max_attempts": max_attempts,
+    }
+    return job_id, spec
+
+
+def _results_dir() -> str:
+    base = os.environ.get("PAXFLOW_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paxflow")
+    path = os.path.join(base, "results")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def run(
+    job: type[Job] | str,
+    inputs: Any = None,
+    output: str | None = None,
+    *,
+    args: Mapping[str, Any] | argparse.Namespace | Sequence[str] | None = None,
+    executor: str = "ray",
+    fmt: str = "parquet",
+    overwrite: bool = False,
+    address: str | None = None,
+    partitions: int | None = None,
+    split_size: int | None = None,
+    stores: int | None = None,
+    max_attempts: int = 3,
+    job_id: str | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> RunResult:
+    """Run a job to the end and return its result; raises UsageError (bad input) or JobFailed.
+
+    executor "inline" runs everything in this process and re-raises the user's own exception from map/reduce;
+    executor "ray" starts a local Ray (or joins `address`) and runs tasks there.
+    """
+    if executor == "inline":
+        job_id, spec = plan_job(job, inputs, output, args=args, fmt=fmt, overwrite=overwrite, cpus=os.cpu_count() or 1,
+                                partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id)
+        return _run_inline(job_id, spec)
+    if executor != "ray":
+        raise UsageError(f"unknown executor {executor!r}: choose ray or inline")
+    from framework import cluster
+
+    cls = resolve_job(job)
+    plan_args = dict(args=args, fmt=fmt, overwrite=overwrite, partitions=partitions, split_size=split_size,
+                     max_attempts=max_attempts, job_id=job_id)
+    if address is None and not _ray_connected():
+        # check everything before paying for a Ray start: bad input fails in milliseconds
+        job_id, spec = plan_job(cls, inputs, output, cpus=os.cpu_count() or 1, **plan_args)
+        startup = cluster.ensure_ray(None)
+    else:
+        startup = cluster.ensure_ray(address)
+        job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
+    return _run_on_ray(job_id, spec, startup, stores, on_progress)
+
+
+def _ray_connected() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+def _run_inline(job_id: str, spec: dict) -> RunResult:
+    from framework.exec.inline import run_inline
+
+    started = time.perf_counter()
+    job, error = run_inline(job_id, spec)
+    wall = time.perf_counter() - started
+    if job.status != "committed":
+        if error is not None and error.cause is not None:
+            raise error.cause  # the user's own exception, with their traceback
+        raise JobFailed(job.error or job.status, job.details, usage=job.usage_error)
+    return _result(job_id, spec, job.progress(), job.outputs, wall, 0.0)
+
+
+def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None,
+                on_progress: Callable[[dict], None] | None) -> RunResult:
+    import ray
+
+    from framework import cluster
+
+    master = cluster.get_master(cluster.get_stores(stores))
+    started = time.perf_counter()
+    ray.get(master.submit.remote(job_id, spec))
+    while True:
+        status = ray.get(master.wait.remote(job_id, 0.25))
+        if on_progress is not None:
+            on_progress(status)
+        if status.get("finished"):
+            break
+    wall = time.perf_counter() - started
+    if status["status"] != "committed":
+        raise JobFailed(f"job {job_id} {status['status']}: {status['error']}", status.get("details", ""),
+                        usage=status.get("usage_error", False))
+    return _result(job_id, spec, status, status["outputs"], wall, startup)
+
+
+def _result(job_id: str, spec: dict, progress: dict, outputs: list, wall: float, startup: float) -> RunResult:
+    plan_tasks = sum(len(s["maps"]) + s["num_partitions"] for s in spec["plan"]["stages"])
+    return RunResult(
+        job_id=job_id,
+        status="committed",
+        output=spec["output"]["path"],
+        outputs=list(outputs),
+        output_rows=progress.get("output_rows"),
+        input_bytes=spec["plan"].get("input_bytes", 0),
+        wall_s=wall,
+        startup_s=startup,
+        counters=progress.get("counters", {}),
+        tasks=plan_tasks,
+        temporary_output=spec["output"].get("temporary", False),
+    )

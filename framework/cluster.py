@@ -1,0 +1,77 @@
+"""Connecting to Ray and finding (or starting) Paxflow's actors on it.
+
+Actors live in the Ray namespace `paxflow` under stable names, so `paxflow status` and other tools find them.
+Without an address a local Ray is started for this process; with one (`auto`, `ray://...`, `host:port`) the
+client joins a running cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+NAMESPACE = "paxflow"
+MASTER_NAME = "paxflow-master"
+STORE_PREFIX = "paxflow-store-"
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> float:
+    """Start or join Ray unless this process is already connected; returns the seconds it took."""
+    import ray
+
+    if ray.is_initialized():
+        return 0.0
+    started = time.perf_counter()
+    kwargs: dict = {"namespace": NAMESPACE, "include_dashboard": False, "configure_logging": True,
+                    "logging_level": logging.WARNING if quiet else logging.INFO, "log_to_driver": not quiet}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+    return time.perf_counter() - started
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)))
+
+
+def default_store_count() -> int:
+    """One store per node, at least two (so a lost store never loses everything)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return max(2, len(nodes))
+
+
+def get_stores(count: int | None = None) -> list:
+    """Handles of the shuffle stores paxflow-store-0 .. N-1, created where missing."""
+    from framework.shuffle.actor import StoreActor
+
+    count = count or default_store_count()
+    return [
+        StoreActor.options(name=f"{STORE_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
+                           lifetime="detached").remote(f"{STORE_PREFIX}{i}")
+        for i in range(count)
+    ]
+
+
+def get_master(stores: list | None = None):
+    """The job master actor, created with the given stores if it does not exist yet."""
+    from framework.master.actor import MasterActor
+
+    stores = stores if stores is not None else get_stores()
+    return MasterActor.options(name=MASTER_NAME, namespace=NAMESPACE, get_if_exists=True,
+                               lifetime="detached").remote(stores)
+
+
+def find_master():
+    """The running master actor, or None when there is none on this cluster."""
+    import ray
+
+    try:
+        return ray.get_actor(MASTER_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return None

@@ -1,0 +1,132 @@
+"""One task attempt from start to finish, independent of where it runs.
+
+`task_args` turns the master's state into the small, JSON-safe description an attempt needs (which split or
+partition, which attempts committed upstream, output settings). `run_attempt` fetches the attempt's input, runs the
+pure task body (framework.exec.tasks), and hands its output to the shuffle store or writes a part file. Executors
+supply `fetch` and `put`, which is all that differs between in-process and Ray.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator, Mapping, Sequence
+
+import pyarrow as pa
+
+from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_error
+from framework.io import Split, write_part
+from framework.loader import context_for
+from framework.master.state import JobState
+from framework.plan import is_reduce, partition_of, stage_of
+from framework.shuffle.store import Piece
+
+#: fetch(dataset, partition, committed {task: attempt}) -> pieces (tables resolved)
+Fetch = Callable[[str, int, Mapping[str, int]], Sequence[Piece]]
+#: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
+Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
+
+
+def shuffle_dataset(stage: int) -> str:
+    return f"s{stage}"
+
+
+def output_dataset(stage: int) -> str:
+    return f"s{stage}.out"
+
+
+def task_args(job: JobState, task_id: str, attempt: int) -> dict:
+    """What one attempt needs to know, read off the master's state."""
+    stage = stage_of(task_id)
+    plan = job.plan.stages[stage]
+    args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
+            "num_partitions": plan.num_partitions}
+    if is_reduce(task_id):
+        schemas: dict[str, str] = {}
+        for t in job.committed_maps(stage):
+            result = job.tasks[t].result or {}
+            if result.get("schema") and result["input"] not in schemas:
+                schemas[result["input"]] = result["schema"]
+        args.update(partition=partition_of(task_id), committed=job.committed_maps(stage), schemas=schemas,
+                    final=plan.final, output=job.spec["output"])
+    else:
+        task = job.plan.map_task(task_id)
+        args.update(input=task.input, split=task.split, describe=task.describe())
+        if task.source_partition is not None:
+            source = int(task.input.split(":", 1)[1])
+            args.update(source_stage=source, source_partition=task.source_partition,
+                        committed=job.committed_reduces(source))
+    return args
+
+
+def run_attempt(spec: Mapping, args: Mapping, fetch: Fetch, put: Put) -> dict:
+    """Run one attempt; returns the TaskDone result or raises TaskError naming the step and split."""
+    started = time.perf_counter()
+    ctx = None
+    where = f"task {args['task_id']}"
+    try:
+        ctx = context_for(args["job_id"], spec)
+        step_name = ctx.steps[args["stage"]].name
+        if is_reduce(args["task_id"]):
+            where = f"{step_name}, reduce partition {args['partition']}"
+            result = _reduce(ctx, args, fetch, put, where)
+        else:
+            where = f"{step_name}, map over {args['describe']}"
+            result = _map(ctx, args, fetch, put, where)
+    except Exception as e:
+        raise task_error(e, where) from None
+    result["seconds"] = round(time.perf_counter() - started, 4)
+    return result
+
+
+def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
+    batches: Iterator[pa.RecordBatch | pa.Table]
+    bytes_in = 0
+    if args.get("split") is not None:
+        split = Split.from_dict(args["split"])
+        batches = _at_least_one_batch(ctx.formats[args["input"]], split)
+        bytes_in = split.size
+    else:
+        pieces = fetch(output_dataset(args["source_stage"]), args["source_partition"], args["committed"])
+        batches = iter([p.value for p in pieces])
+        bytes_in = sum(p.nbytes for p in pieces)
+    out = run_map(ctx, args["stage"], args["input"], batches, args["num_partitions"], where)
+    put(
+        shuffle_dataset(args["stage"]),
+        args["task_id"],
+        args["attempt"],
+        [(p, Piece(args["input"], t, t.num_rows, t.nbytes)) for p, t in out.partitions.items()],
+    )
+    out.result["bytes_in"] = bytes_in
+    return out.result
+
+
+def _at_least_one_batch(fmt, split: Split) -> Iterator[pa.RecordBatch]:
+    """The split's batches; an empty split still yields one empty batch, so map() reveals the output schema
+    (a join with an empty side still knows that side's columns)."""
+    empty = True
+    for batch in fmt.read(split):
+        empty = False
+        yield batch
+    if empty:
+        schema = fmt.split_schema(split) if hasattr(fmt, "split_schema") else fmt.output_schema()
+        if schema is not None:
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
+    pieces = fetch(shuffle_dataset(args["stage"]), args["partition"], args["committed"])
+    by_input: dict[str, list[pa.Table]] = {}
+    for piece in pieces:
+        by_input.setdefault(piece.input, []).append(piece.value)
+    schemas = {name: schema_from_text(text) for name, text in args["schemas"].items()}
+    table, counters = run_reduce(ctx, args["stage"], by_input, schemas, where)
+    result = {"rows_in": sum(p.rows for p in pieces), "bytes_in": sum(p.nbytes for p in pieces),
+              "rows": table.num_rows if table is not None else 0, "counters": counters, "part": None}
+    if args["final"]:
+        out = args["output"]
+        if table is not None and (table.num_rows or args["partition"] == 0):
+            result["part"] = write_part(table, out["path"], args["job_id"], args["partition"], args["attempt"], out["format"])
+    elif table is not None and table.num_rows:
+        put(output_dataset(args["stage"]), args["task_id"], args["attempt"],
+            [(args["partition"], Piece(f"step:{args['stage']}", table, table.num_rows, table.nbytes))])
+    return result

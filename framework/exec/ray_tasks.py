@@ -1,0 +1,87 @@
+"""Map and reduce attempts as Ray tasks, and the backend the master uses to launch them.
+
+A task gets the job spec, its JSON-safe args and the store actor handles; it fetches its input from the stores
+(or reads its split), runs the pure task body, and puts its output into the stores before returning, so a
+`TaskDone` always means the data is held by a store. Ray's own retries are off: the master counts attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping, Sequence
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from framework.exec.attempt import run_attempt, task_args
+from framework.exec.tasks import TaskError
+from framework.master.state import JobState
+from framework.shuffle.store import Piece, store_index
+
+
+@ray.remote(max_retries=0)
+def run_task(spec: Mapping, args: Mapping, stores: Sequence) -> dict:
+    """One map or reduce attempt on a Ray worker."""
+
+    def fetch(dataset: str, partition: int, committed: Mapping[str, int]) -> list[Piece]:
+        store = stores[store_index(partition, len(stores))]
+        listed = ray.get(store.get.remote(args["job_id"], dataset, partition, dict(committed)))
+        tables = ray.get([refs[0] for _, refs, _, _ in listed])
+        return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes), t in zip(listed, tables)]
+
+    def put(dataset: str, task: str, attempt: int, pieces: Sequence[tuple[int, Piece]]) -> None:
+        by_store: dict[int, list] = {}
+        for partition, piece in pieces:
+            by_store.setdefault(store_index(partition, len(stores)), []).append((partition, piece.input, piece.value))
+        ray.get([stores[i].put.remote(args["job_id"], dataset, task, attempt, batch) for i, batch in by_store.items()])
+
+    return run_attempt(spec, args, fetch, put)
+
+
+class RayBackend:
+    """Launches attempts as Ray tasks from inside the (async) master actor."""
+
+    def __init__(self, stores: Sequence) -> None:
+        self.stores = list(stores)
+        self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
+        self._spec_refs: dict[str, ray.ObjectRef] = {}
+
+    def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
+        spec_ref = self._spec_refs.get(job.job_id)
+        if spec_ref is None:  # the job's source travels once per job, not once per task
+            spec_ref = self._spec_refs[job.job_id] = ray.put(job.spec["job"])
+        ref = run_task.options(name=f"{job.job_id}:{task_id}:{attempt}").remote(
+            spec_ref, task_args(job, task_id, attempt), self.stores
+        )
+        fut = asyncio.ensure_future(_result(ref))
+        self._refs[fut] = ref
+        fut.add_done_callback(lambda f: self._refs.pop(f, None))
+        return fut
+
+    def cancel(self, futures: Sequence[asyncio.Future]) -> None:
+        for fut in futures:
+            ref = self._refs.get(fut)
+            if ref is not None:
+                ray.cancel(ref, force=False)
+
+    async def release(self, job_id: str) -> None:
+        self._spec_refs.pop(job_id, None)
+        try:
+            await asyncio.gather(*[s.drop_job.remote(job_id) for s in self.stores])
+        except RayError:
+            pass  # a store that died holds nothing of this job any more
+
+
+async def _result(ref: ray.ObjectRef) -> dict:
+    """The attempt's result; every failure becomes a TaskError (the user's, or the worker's death)."""
+    try:
+        return await ref
+    except RayTaskError as e:
+        cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else None
+        if isinstance(cause, TaskError):
+            raise cause from None
+        raise TaskError(f"{type(cause or e).__name__}: {cause or e}", str(e)) from None
+    except asyncio.CancelledError:
+        raise
+    except RayError as e:  # the worker died, the task was cancelled, an object was lost: retry
+        raise TaskError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", str(e)) from None

@@ -1,0 +1,260 @@
+"""Map and reduce task bodies over Arrow: pure functions that every executor (inline or Ray) calls.
+
+A map task turns batches of one input split into partitioned, combined tables; a reduce task turns every piece of
+one partition into output rows (aggregates merged, a join, or the user's `reduce`). Neither knows where its data
+came from or goes to: executors pass data in and take results out. All heavy work is pyarrow/polars kernels.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import traceback
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from framework import aggregates
+from framework.errors import UsageError
+from framework.job import Join, Step, as_table
+from framework.loader import JobContext
+from framework.shuffle.partition import normalize_key, split_by_partition
+
+#: map() is called on slices of at most this many rows, so a user's map never sees an unbounded batch
+MAP_BATCH_ROWS = 1 << 20
+#: a map task re-combines its partial aggregates once this many rows have piled up
+COMBINE_EVERY_ROWS = 4 << 20
+
+_JOIN_TYPES = {
+    "inner": "inner",
+    "left": "left outer",
+    "right": "right outer",
+    "full": "full outer",
+    "semi": "left semi",
+    "anti": "left anti",
+}
+
+
+class TaskError(Exception):
+    """A task attempt failed. Carries what the master records: one line, the traceback, and whether retrying helps.
+
+    `cause` keeps the user's own exception object when it pickles (the inline executor re-raises it).
+    """
+
+    def __init__(self, message: str, details: str = "", *, fatal: bool = False, usage: bool = False, cause=None):
+        super().__init__(message)
+        self.details = details
+        self.fatal = fatal
+        self.usage = usage
+        self.cause = cause
+
+    def __reduce__(self):
+        return (_rebuild_task_error, (str(self), self.details, self.fatal, self.usage, self.cause))
+
+
+def _rebuild_task_error(message, details, fatal, usage, cause):
+    return TaskError(message, details, fatal=fatal, usage=usage, cause=cause)
+
+
+def task_error(exc: BaseException, where: str) -> TaskError:
+    """Wrap an exception raised inside a task body, naming the step and the split."""
+    if isinstance(exc, TaskError):
+        return exc
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, UsageError):  # bad input: the same on every attempt
+        return TaskError(str(exc), details, fatal=True, usage=True, cause=exc)
+    return TaskError(f"{where}: {type(exc).__name__}: {exc}", details, cause=exc)
+
+
+@dataclass
+class MapOutput:
+    partitions: dict  # partition -> pa.Table
+    result: dict  # metadata for TaskDone
+
+
+def schema_to_text(schema: pa.Schema) -> str:
+    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+
+
+def schema_from_text(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+def _slices(batch: pa.RecordBatch | pa.Table) -> Iterable[pa.RecordBatch]:
+    if isinstance(batch, pa.Table):
+        for b in batch.to_batches(max_chunksize=MAP_BATCH_ROWS):
+            yield b
+        return
+    for start in range(0, max(batch.num_rows, 1), MAP_BATCH_ROWS):
+        yield batch.slice(start, MAP_BATCH_ROWS)
+
+
+def _concat(tables: Sequence[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _check_keys(table: pa.Table, keys: Sequence[str], where: str) -> None:
+    missing = [k for k in keys if k not in table.column_names]
+    if missing:
+        raise UsageError(f"{where}: the output has no key column {', '.join(map(repr, missing))} "
+                         f"(columns: {', '.join(table.column_names)})")
+
+
+def _drop_unmatchable(table: pa.Table, keys: Sequence[str], join: Join, side: str) -> pa.Table:
+    """Rows whose join key has a null never match: drop them map-side unless the join keeps that side's rows."""
+    keeps = {"left": ("left", "full", "anti"), "right": ("right", "full")}[side]
+    if join.how in keeps or not any(table[k].null_count for k in keys):
+        return table
+    return table.filter(functools.reduce(pc.and_, [pc.is_valid(table[k]) for k in keys]))
+
+def run_map(
+    ctx: JobContext,
+    stage: int,
+    input_name: str,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    num_partitions: int,
+    where: str,
+) -> MapOutput:
+    """Run one map task: the step's map over every batch, the combiner, then hash partitioning by key."""
+    step: Step = ctx.steps[stage]
+    job = ctx.job
+    mapper = step.mapper_for(input_name)
+    keys = step.keys_for(input_name)
+    job.current_input = input_name
+    job._counters = {}
+    rows_in = 0
+    outputs: list[pa.Table] = []
+    pending_rows = 0
+    schema = None
+    for batch in batches:
+        rows_in += batch.num_rows
+        for piece in _slices(batch):
+            out = as_table(mapper(piece) if mapper else piece, f"{where}: map()")
+            if out is None:
+                continue
+            schema = out.schema
+            if out.num_rows == 0:
+                continue
+            if step.aggregate:
+                _check_keys(out, keys, where)
+                out = aggregates.combine(out, keys, step.aggregate)
+            outputs.append(out)
+            pending_rows += out.num_rows
+            if step.aggregate and pending_rows > COMBINE_EVERY_ROWS and len(outputs) > 1:
+                outputs = [aggregates.merge(_concat(outputs), keys, step.aggregate)]
+                pending_rows = outputs[0].num_rows
+    if step.aggregate and len(outputs) > 1:
+        outputs = [aggregates.merge(_concat(outputs), keys, step.aggregate)]
+    table = _concat(outputs) if outputs else None
+    parts: dict[int, pa.Table] = {}
+    if table is not None and table.num_rows:
+        _check_keys(table, keys, where)
+        if step.join is not None:
+            side = "left" if input_name == step.join.left else "right"
+            table = _drop_unmatchable(table, keys, step.join, side)
+        parts = split_by_partition(table, keys, num_partitions)
+    result = {
+        "rows_in": rows_in,
+        "rows_out": sum(t.num_rows for t in parts.values()),
+        "bytes_out": sum(t.nbytes for t in parts.values()),
+        "partitions": {str(p): t.num_rows for p, t in parts.items()},
+        "counters": dict(job._counters),
+        "input": input_name,
+        "schema": schema_to_text(schema) if schema is not None else None,
+    }
+    return MapOutput(parts, result)
+
+
+def run_reduce(
+    ctx: JobContext,
+    stage: int,
+    pieces: Mapping[str, list[pa.Table]],
+    schemas: Mapping[str, pa.Schema],
+    where: str,
+) -> tuple[pa.Table | None, dict]:
+    """Run one reduce task over every piece of one partition ({input name: tables}); returns (rows, counters)."""
+    step: Step = ctx.steps[stage]
+    job = ctx.job
+    job._counters = {}
+    job.current_input = None
+    if step.join is not None:
+        table = _join_partition(step.join, pieces, schemas, where)
+        if step.reduce is not None and table is not None:
+            table = as_table(step.reduce(table), f"{where}: reduce()")
+        return table, dict(job._counters)
+    tables = [t for ts in pieces.values() for t in ts if t.num_rows]
+    if not tables:
+        return None, {}
+    table = _concat(tables)
+    if step.aggregate:
+        keys = step.keys_for(next(iter(pieces)))
+        merged = aggregates.merge(table, keys, step.aggregate)
+        table = aggregates.finish(merged, keys, step.aggregate)
+    if step.reduce is not None:
+        table = as_table(step.reduce(table), f"{where}: reduce()")
+    return table, dict(job._counters)
+
+
+def _side(pieces: Mapping[str, list[pa.Table]], schemas: Mapping[str, pa.Schema], name: str) -> pa.Table | None:
+    tables = [t for t in pieces.get(name, []) if t.num_rows]
+    if tables:
+        return _concat(tables)
+    schema = schemas.get(name)
+    return schema.empty_table() if schema is not None else None
+
+
+def _normalized_keys(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    for k in keys:
+        i = table.schema.get_field_index(k)
+        table = table.set_column(i, k, normalize_key(table[k]))
+    return table
+
+
+def _join_partition(join: Join, pieces, schemas, where: str) -> pa.Table | None:
+    left = _side(pieces, schemas, join.left)
+    right = _side(pieces, schemas, join.right)
+    if left is None or right is None:
+        return left if (left is not None and join.how in ("left", "full", "anti")) else None
+    return join_tables(left, right, join, where)
+
+
+def join_tables(left: pa.Table, right: pa.Table, join: Join, where: str = "join") -> pa.Table:
+    """SQL equi-join of two tables: null keys never match, duplicates give every pair, clashing names get suffixes.
+
+    Output columns: the left's, then the right's (a key of the same name on both sides appears once).
+    """
+    lkeys, rkeys = list(join.left_on), list(join.right_on)
+    for lk, rk in zip(lkeys, rkeys):
+        lt, rt = normalize_key(left[lk]).type, normalize_key(right[rk]).type
+        if lt != rt:
+            raise UsageError(f"{where}: join key {lk!r} is {left[lk].type} on the left but {rk!r} is {right[rk].type} on the right")
+    left, right = _normalized_keys(left, lkeys), _normalized_keys(right, rkeys)
+    same_names = lkeys == rkeys
+    joined = left.join(
+        right,
+        keys=lkeys,
+        right_keys=rkeys,
+        join_type=_JOIN_TYPES[join.how],
+        left_suffix=join.suffixes[0],
+        right_suffix=join.suffixes[1],
+        coalesce_keys=same_names,
+        use_threads=False,
+    )
+    if join.how in ("semi", "anti"):
+        return joined.select(left.column_names)
+    return joined.select(_join_column_order(left, right, join, joined.column_names))
+
+
+def _join_column_order(left: pa.Table, right: pa.Table, join: Join, names: list[str]) -> list[str]:
+    """Left columns then right columns, using the names pyarrow gave them (suffixed where they clashed)."""
+    lkeys, rkeys = list(join.left_on), list(join.right_on)
+    coalesced = set(lkeys) if lkeys == rkeys else set()
+    clash = (set(left.column_names) & set(right.column_names)) - coalesced
+    order = [c + join.suffixes[0] if c in clash else c for c in left.column_names]
+    order += [c + join.suffixes[1] if c in clash else c for c in right.column_names if c not in coalesced]
+    assert sorted(order) == sorted(names), (order, names)
+    return order

@@ -1,0 +1,120 @@
+"""The leader's scheduling loop for one job: decide from the state, propose the change, act once it is applied.
+
+Shared by every executor: the inline executor and the Ray master actor differ only in their `Backend` (how a
+task attempt runs and where shuffle data lives) and their `propose` (apply at once, or replicate first). Every
+decision reads the deterministic state (`framework.master.state`), so a new leader that replays the log resumes
+exactly where the old one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Protocol, Sequence
+
+from framework.exec.tasks import TaskError
+from framework.io import abort_output, commit_output
+from framework.master.state import (
+    RUNNING,
+    Command,
+    JobCommitted,
+    JobFailed,
+    JobState,
+    StageDone,
+    TaskDone,
+    TaskFailed,
+    TaskLaunched,
+    exhausted_task,
+)
+
+log = logging.getLogger(__name__)
+
+Propose = Callable[[Sequence[Command]], Awaitable[None]]
+
+#: how long a failing job waits for its in-flight attempts to stop before cleaning up their output
+DRAIN_SECONDS = 30.0
+
+
+class Backend(Protocol):
+    """How task attempts run and where shuffle data lives."""
+
+    def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
+        """Start one attempt; the future gives its TaskDone result or raises TaskError."""
+
+    def cancel(self, futures: Sequence["asyncio.Future[dict]"]) -> None:
+        """Best-effort stop of attempts still running."""
+
+    async def release(self, job_id: str) -> None:
+        """Free the job's shuffle data."""
+
+
+async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
+    """Run a job to a terminal state (committed, failed or cancelled) and return that state."""
+    inflight: dict[asyncio.Future, tuple[str, int]] = {}
+    try:
+        while job.status == RUNNING:
+            exhausted = exhausted_task(job)
+            if exhausted is not None:
+                await _fail(job, exhausted, propose)
+                break
+            if job.stage < len(job.plan.stages) and job.stage_complete(job.stage):
+                await propose([StageDone(job.job_id, job.stage)])
+                continue
+            if job.stage >= len(job.plan.stages):
+                await _commit(job, propose)
+                break
+            runnable = job.runnable()
+            if runnable:
+                await propose([TaskLaunched(job.job_id, t, job.tasks[t].launched) for t in runnable])
+                for t in runnable:
+                    attempt = job.tasks[t].launched - 1
+                    inflight[backend.launch(job, t, attempt)] = (t, attempt)
+            if not inflight:
+                await asyncio.sleep(0.01)  # nothing to wait on: another actor's proposal must move the state
+                continue
+            done, _ = await asyncio.wait(list(inflight), return_when=asyncio.FIRST_COMPLETED, timeout=0.5)
+            commands: list[Command] = []
+            for fut in done:
+                task_id, attempt = inflight.pop(fut)
+                try:
+                    commands.append(TaskDone(job.job_id, task_id, attempt, fut.result()))
+                except TaskError as e:
+                    log.info("job %s task %s attempt %d failed: %s", job.job_id, task_id, attempt, e)
+                    commands.append(TaskFailed(job.job_id, task_id, attempt, str(e), e.details, e.fatal, e.usage))
+            if commands:
+                await propose(commands)
+    finally:
+        if inflight:
+            backend.cancel(list(inflight))
+            await asyncio.wait(list(inflight), timeout=DRAIN_SECONDS)
+        if job.status != "committed":
+            _abort(job)
+        await backend.release(job.job_id)
+    return job
+
+
+async def _fail(job: JobState, exhausted: tuple[str, tuple], propose: Propose) -> None:
+    task_id, (attempt, error, details) = exhausted
+    rec = job.tasks[task_id]
+    tries = "" if rec.fatal else f" (after {len(rec.failures)} attempts)"
+    await propose([JobFailed(job.job_id, f"{error}{tries}", details, usage=rec.usage)])
+
+
+async def _commit(job: JobState, propose: Propose) -> None:
+    out = job.spec["output"]
+    final = job.plan.stages[-1]
+    parts = {}
+    for p, t in enumerate(final.reduce_ids()):
+        path = (job.tasks[t].result or {}).get("part")
+        if path:
+            parts[p] = path
+    paths = commit_output(out["path"], job.job_id, parts, out["format"], out["overwrite"])
+    await propose([JobCommitted(job.job_id, paths)])
+
+
+def _abort(job: JobState) -> None:
+    out = job.spec["output"]
+    try:
+        abort_output(out["path"], job.job_id, out.get("created", False))
+    except Exception:  # cleanup must not hide the job's own error
+        log.exception("cleaning up the output of job %s failed", job.job_id)

@@ -1,0 +1,320 @@
+"""The master's job state machine: every job-state change is a command applied here, in log order.
+
+Deterministic and pure (no Ray, no clock, no I/O), so a replicated log of these commands (the Paxos issue)
+rebuilds exactly the same state on every replica, and a new leader knows which tasks are done and never runs
+them again. Commands are JSON-safe dataclasses (`to_dict` / `command_from_dict`): they go to a WAL on disk, and
+nothing read back from disk is unpickled.
+
+Rules the state enforces:
+- a task is done by the first attempt whose `TaskDone` is applied; later attempts of it are ignored, so a task's
+  output (and its user counters) count exactly once however often it was retried;
+- a `TaskDone` or `TaskFailed` for an attempt that is not running (never launched, or already failed) is ignored;
+- a stage's reduce tasks become runnable only when all its map tasks are done, and the next stage's maps only when
+  the stage is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Mapping
+
+from framework.plan import JobPlan, is_reduce, map_task_id, reduce_task_id
+
+RUNNING, COMMITTED, FAILED, CANCELLED = "running", "committed", "failed", "cancelled"
+TERMINAL = (COMMITTED, FAILED, CANCELLED)
+
+# ---- commands ---------------------------------------------------------------------------------------------------
+
+_COMMANDS: dict[str, type["Command"]] = {}
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every job-state change."""
+
+    job_id: str
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.kind = cls.__name__
+        _COMMANDS[cls.__name__] = cls
+
+    def to_dict(self) -> dict:
+        return {"type": self.kind, **asdict(self)}
+
+
+def command_from_dict(d: Mapping[str, Any]) -> Command:
+    """Inverse of Command.to_dict; unknown types raise ValueError."""
+    d = dict(d)
+    cls = _COMMANDS.get(d.pop("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown command {d!r}")
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class JobSubmitted(Command):
+    spec: dict  # {"plan": JobPlan.to_dict(), "job": loadable job, "output": ..., "max_attempts": ..., ...}
+
+
+@dataclass(frozen=True)
+class TaskLaunched(Command):
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class TaskDone(Command):
+    task_id: str
+    attempt: int
+    result: dict  # rows, bytes, counters, where the output went (metadata only, never data)
+
+
+@dataclass(frozen=True)
+class TaskFailed(Command):
+    task_id: str
+    attempt: int
+    error: str  # one line
+    details: str = ""  # the traceback
+    fatal: bool = False  # bad input: retrying cannot help
+    usage: bool = False  # the failure is the user's input (exit code 2)
+
+
+@dataclass(frozen=True)
+class StageDone(Command):
+    stage: int
+
+
+@dataclass(frozen=True)
+class JobCommitted(Command):
+    outputs: list
+
+
+@dataclass(frozen=True)
+class JobFailed(Command):
+    message: str
+    details: str = ""
+    usage: bool = False
+
+
+@dataclass(frozen=True)
+class JobCancelled(Command):
+    reason: str = "cancelled"
+
+
+# ---- state ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskRecord:
+    launched: int = 0  # attempts launched so far; the next attempt number
+    running: set = field(default_factory=set)
+    done_attempt: int | None = None
+    result: dict | None = None
+    failures: list = field(default_factory=list)  # (attempt, error, details)
+    fatal: bool = False  # failed in a way no retry can mend (bad input)
+    usage: bool = False  # the failure was the user's input (exit code 2)
+
+    @property
+    def done(self) -> bool:
+        return self.done_attempt is not None
+
+
+@dataclass
+class JobState:
+    job_id: str
+    spec: dict
+    plan: JobPlan
+    status: str = RUNNING
+    stage: int = 0  # the first stage not yet done
+    tasks: dict = field(default_factory=dict)  # task id -> TaskRecord
+    outputs: list = field(default_factory=list)
+    error: str = ""
+    details: str = ""
+    usage_error: bool = False
+
+    @property
+    def max_attempts(self) -> int:
+        return int(self.spec.get("max_attempts", 3))
+
+    def stage_task_ids(self, stage: int) -> tuple[list[str], list[str]]:
+        plan = self.plan.stages[stage]
+        return [m.task_id for m in plan.maps], plan.reduce_ids()
+
+    def maps_done(self, stage: int) -> bool:
+        maps, _ = self.stage_task_ids(stage)
+        return all(self.tasks[t].done for t in maps)
+
+    def stage_complete(self, stage: int) -> bool:
+        maps, reduces = self.stage_task_ids(stage)
+        return all(self.tasks[t].done for t in maps + reduces)
+
+    def current_tasks(self) -> list[str]:
+        """The tasks of the current phase: the stage's maps until they are all done, then its reduces."""
+        if self.status != RUNNING or self.stage >= len(self.plan.stages):
+            return []
+        maps, reduces = self.stage_task_ids(self.stage)
+        return reduces if self.maps_done(self.stage) else maps
+
+    def runnable(self) -> list[str]:
+        """Tasks of the current phase that are neither done nor running and still have attempts left."""
+        return [
+            t
+            for t in self.current_tasks()
+            if not self.tasks[t].done and not self.tasks[t].running and not self.out_of_attempts(self.tasks[t])
+        ]
+
+    def out_of_attempts(self, rec: TaskRecord) -> bool:
+        return rec.fatal or len(rec.failures) >= self.max_attempts
+
+    def committed_maps(self, stage: int) -> dict[str, int]:
+        """{map task id: the attempt whose output counts} for a stage: what its reducers may read."""
+        maps, _ = self.stage_task_ids(stage)
+        return {t: self.tasks[t].done_attempt for t in maps if self.tasks[t].done}
+
+    def committed_reduces(self, stage: int) -> dict[str, int]:
+        """{reduce task id: committed attempt} for a stage: what the next stage's maps may read."""
+        _, reduces = self.stage_task_ids(stage)
+        return {t: self.tasks[t].done_attempt for t in reduces if self.tasks[t].done}
+
+    def counters(self) -> dict[str, int]:
+        """User counters summed over the committed attempt of every task."""
+        total: dict[str, int] = {}
+        for rec in self.tasks.values():
+            if rec.done:
+                for name, n in (rec.result or {}).get("counters", {}).items():
+                    total[name] = total.get(name, 0) + n
+        return total
+
+    def progress(self) -> dict:
+        """What `paxflow status` and the progress display show."""
+        stage = min(self.stage, len(self.plan.stages) - 1)
+        maps, reduces = self.stage_task_ids(stage)
+        phase_tasks = self.current_tasks() or reduces
+        done = [t for t in self.tasks if self.tasks[t].done]
+        rows_in = sum((self.tasks[t].result or {}).get("rows_in", 0) for t in done if not is_reduce(t))
+        bytes_in = sum((self.tasks[t].result or {}).get("bytes_in", 0) for t in done if t.startswith("s0m"))
+        out_rows = sum((self.tasks[t].result or {}).get("rows", 0) for t in reduces if self.tasks[t].done)
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "stage": stage,
+            "stages": len(self.plan.stages),
+            "stage_name": self.plan.stages[stage].name,
+            "phase": "reduce" if self.maps_done(stage) else "map",
+            "tasks_done": sum(self.tasks[t].done for t in phase_tasks),
+            "tasks_total": len(phase_tasks),
+            "all_done": len(done),
+            "all_total": len(self.tasks),
+            "rows_in": rows_in,
+            "bytes_in": bytes_in,
+            "input_bytes": self.plan.input_bytes,
+            "output_rows": out_rows if self.stage_complete(len(self.plan.stages) - 1) or self.status == COMMITTED else None,
+            "counters": self.counters(),
+            "error": self.error,
+        }
+
+
+class MasterState:
+    """Every job the master knows, driven only by `apply(command)`."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobState] = {}
+        self.applied = 0  # commands applied: the log position this state reflects
+
+    def apply(self, cmd: Command) -> None:
+        self.applied += 1
+        if isinstance(cmd, JobSubmitted):
+            if cmd.job_id in self.jobs:  # a retried submission is applied once
+                return
+            plan = JobPlan.from_dict(cmd.spec["plan"])
+            job = JobState(cmd.job_id, cmd.spec, plan)
+            for stage in plan.stages:
+                for m in stage.maps:
+                    job.tasks[m.task_id] = TaskRecord()
+                for p in range(stage.num_partitions):
+                    job.tasks[reduce_task_id(stage.stage, p)] = TaskRecord()
+            self.jobs[cmd.job_id] = job
+            return
+        job = self.jobs.get(cmd.job_id)
+        if job is None or job.status in TERMINAL:
+            return
+        handler = getattr(self, f"_apply_{cmd.kind}")
+        handler(job, cmd)
+
+    def _apply_TaskLaunched(self, job: JobState, cmd: TaskLaunched) -> None:
+        rec = job.tasks[cmd.task_id]
+        if cmd.attempt != rec.launched or rec.done:
+            return  # stale or duplicate launch: attempt numbers are handed out once, in order
+        rec.launched += 1
+        rec.running.add(cmd.attempt)
+
+    def _apply_TaskDone(self, job: JobState, cmd: TaskDone) -> None:
+        rec = job.tasks[cmd.task_id]
+        if rec.done or cmd.attempt not in rec.running:
+            return  # first committed attempt wins; an attempt never launched, or already failed, is fenced out
+        rec.running.discard(cmd.attempt)
+        rec.done_attempt = cmd.attempt
+        rec.result = cmd.result
+
+    def _apply_TaskFailed(self, job: JobState, cmd: TaskFailed) -> None:
+        rec = job.tasks[cmd.task_id]
+        if rec.done or cmd.attempt not in rec.running:
+            return
+        rec.running.discard(cmd.attempt)
+        rec.failures.append((cmd.attempt, cmd.error, cmd.details))
+        rec.fatal = rec.fatal or cmd.fatal
+        rec.usage = rec.usage or cmd.usage
+
+    def _apply_StageDone(self, job: JobState, cmd: StageDone) -> None:
+        if cmd.stage == job.stage and job.stage_complete(cmd.stage):
+            job.stage += 1
+
+    def _apply_JobCommitted(self, job: JobState, cmd: JobCommitted) -> None:
+        job.status = COMMITTED
+        job.outputs = list(cmd.outputs)
+
+    def _apply_JobFailed(self, job: JobState, cmd: JobFailed) -> None:
+        job.status = FAILED
+        job.error = cmd.message
+        job.details = cmd.details
+        job.usage_error = cmd.usage
+
+    def _apply_JobCancelled(self, job: JobState, cmd: JobCancelled) -> None:
+        job.status = CANCELLED
+        job.error = cmd.reason
+
+
+def exhausted_task(job: JobState) -> tuple[str, tuple] | None:
+    """A task of the current phase that ran out of attempts, with its last failure; None if there is none."""
+    for t in job.current_tasks():
+        rec = job.tasks[t]
+        if not rec.done and not rec.running and job.out_of_attempts(rec):
+            return t, rec.failures[-1]
+    return None
+
+
+__all__ = [
+    "Command",
+    "JobSubmitted",
+    "TaskLaunched",
+    "TaskDone",
+    "TaskFailed",
+    "StageDone",
+    "JobCommitted",
+    "JobFailed",
+    "JobCancelled",
+    "MasterState",
+    "JobState",
+    "TaskRecord",
+    "command_from_dict",
+    "exhausted_task",
+    "map_task_id",
+    "RUNNING",
+    "COMMITTED",
+    "FAILED",
+    "CANCELLED",
+    "TERMINAL",
+]

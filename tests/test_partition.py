@@ -1,0 +1,58 @@
+"""Hash partitioning: stable across processes, consistent across key types, every row placed once."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from framework.shuffle.partition import hash_rows, partition_ids, split_by_partition
+
+
+def test_every_row_lands_in_exactly_one_partition():
+    t = pa.table({"k": pa.array(np.arange(10_000) % 97), "v": np.arange(10_000)})
+    parts = split_by_partition(t, ["k"], 8)
+    assert sum(p.num_rows for p in parts.values()) == t.num_rows
+    seen = set()
+    for pid, p in parts.items():
+        keys = set(p["k"].to_pylist())
+        assert not keys & seen, "a key must live in one partition only"
+        seen |= keys
+        assert all(x == pid for x in partition_ids(p, ["k"], 8))
+    assert sorted(v for p in parts.values() for v in p["v"].to_pylist()) == list(range(10_000))
+
+
+def test_integer_and_string_types_agree():
+    ints = [1, 2, 3, None, 2**40]
+    for t in (pa.int8(), pa.int32(), pa.uint16()):
+        small = [i for i in ints if i is None or i < 100]
+        a = partition_ids(pa.table({"k": pa.array(small, t)}), ["k"], 13)
+        b = partition_ids(pa.table({"k": pa.array(small, pa.int64())}), ["k"], 13)
+        assert list(a) == list(b)
+    words = ["a", "é", "", None, "日本"]
+    base = partition_ids(pa.table({"k": pa.array(words, pa.string())}), ["k"], 13)
+    for t in (pa.large_string(), pa.string_view()):
+        assert list(partition_ids(pa.table({"k": pa.array(words, t)}), ["k"], 13)) == list(base)
+    dict_col = pa.array(words, pa.string()).dictionary_encode()
+    assert list(partition_ids(pa.table({"k": dict_col}), ["k"], 13)) == list(base)
+
+
+def test_hash_is_stable_across_processes():
+    code = ("import pyarrow as pa; from framework.shuffle.partition import hash_rows; "
+            "print(list(hash_rows(pa.table({'k': ['a', 'b'], 'i': [1, 2]}), ['k', 'i'])))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(outs) == 1
+    here = list(hash_rows(pa.table({"k": ["a", "b"], "i": [1, 2]}), ["k", "i"]))
+    assert outs.pop().strip() == str(here)
+
+
+def test_no_keys_means_one_partition():
+    t = pa.table({"v": [1, 2, 3]})
+    assert list(split_by_partition(t, [], 4)) == [0]
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_small_tables(n):
+    t = pa.table({"k": pa.array(list(range(n)), pa.int64())})
+    assert sum(p.num_rows for p in split_by_partition(t, ["k"], 4).values()) == n
