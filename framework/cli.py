@@ -74,18 +74,18 @@ def run_job_main(job_cls: type[Job] | None, argv: Sequence[str], prog: str = "pa
             argv = list(argv)
             argv.remove(job_path)
         parser = _run_parser(prog, job_cls, False)
-        ns = parser.parse_args(list(argv))
-        if ns.help:
+        if "-h" in argv or "--help" in argv:  # before parsing: the job's required options may be missing
             parser.print_help()
             return 0
+        ns = parser.parse_args(list(argv))
         return _run(job_cls, ns)
     except UsageError as e:
         print(f"paxflow: error: {e}", file=sys.stderr)
         return 2
     except JobFailed as e:
-        if e.details:
+        if e.details and not e.usage:  # the user's traceback; bad input gets its one line only
             print(e.details.rstrip(), file=sys.stderr)
-        print(f"paxflow: job failed: {e}", file=sys.stderr)
+        print(f"paxflow: {'error' if e.usage else 'job failed'}: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("paxflow: interrupted", file=sys.stderr)

@@ -3,7 +3,7 @@
 Rows go to partition `hash(key) mod P` where the hash is polars' vectorised row hash with fixed seeds: the same
 key gives the same partition in every process of a job (never Python's randomised `hash()`). Key columns are
 normalised first so that both sides of a join agree: every integer type hashes as int64, every string type
-(string, large_string, string_view, dictionary of strings) as one string type.
+(string, large_string, string_view, dictionary of strings) as `string`.
 
 Measured here (polars 2.1, one core): ~110 M int64 keys/s, ~50 M string keys/s.
 """
@@ -19,6 +19,16 @@ import pyarrow as pa
 _SEED = 0x5EED_F10
 
 
+def compact_strings(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Large or view string/binary columns as plain `string`/`binary` where they fit; other types untouched."""
+    t = column.type
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return _narrow(column, pa.string(), pa.large_string())
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return _narrow(column, pa.binary(), pa.large_binary())
+    return column
+
+
 def normalize_key(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """The canonical type a key column is hashed and joined as."""
     t = column.type
@@ -27,13 +37,19 @@ def normalize_key(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
         t = column.type
     if pa.types.is_integer(t) or pa.types.is_boolean(t):
         return column.cast(pa.int64()) if t != pa.int64() else column
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return column.cast(pa.large_string()) if t != pa.large_string() else column
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        return column.cast(pa.large_binary()) if t != pa.large_binary() else column
+    column = compact_strings(column)
     if pa.types.is_floating(t):
         return column.cast(pa.float64()) if t != pa.float64() else column
     return column
+
+
+def _narrow(column, narrow: pa.DataType, wide: pa.DataType):
+    """32-bit offsets where they fit: Arrow's hash group-by and join run several times faster on `string` than on
+    `large_string` (measured here: 1.7 s vs 7 s for 11 M words)."""
+    try:
+        return column.cast(narrow)
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):  # a chunk holds over 2 GiB of characters
+        return column.cast(wide)
 
 
 def hash_rows(table: pa.Table, keys: Sequence[str]) -> np.ndarray:

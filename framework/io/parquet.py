@@ -1,0 +1,145 @@
+"""`Parquet`: Parquet files split by row groups, with the files' schemas checked against each other up front."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from framework.errors import InputError, UsageError
+from framework.io.formats import InputFormat
+from framework.io.normalize import normalize_schema, normalize_type, normalize_types
+from framework.io.paths import FileEntry, resolve
+from framework.io.splits import Split
+
+BATCH_BYTES = 32 << 20  # aim for record batches of about this many (uncompressed) bytes
+
+
+@dataclass(frozen=True)
+class Parquet(InputFormat, name="parquet", aliases=("pq",)):
+    """Parquet files. `columns` projects at read time (and must exist in every file). A split is a run of
+    consecutive row groups of one file, grouped up to the target size by the metadata's uncompressed sizes."""
+
+    columns: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.columns is not None:
+            if isinstance(self.columns, str):
+                raise UsageError("Parquet columns must be a list of names, not one string")
+            object.__setattr__(self, "columns", tuple(str(c) for c in self.columns))
+
+    def options(self) -> dict[str, Any]:
+        return {"columns": list(self.columns) if self.columns is not None else None}
+
+    def plan(self, files: Sequence[FileEntry], target_bytes: int) -> list[Split]:
+        out: list[Split] = []
+        first: tuple[str, pa.Schema] | None = None
+        for f in files:
+            meta, file_schema = _metadata(f.path)
+            schema = self._projected(f.path, file_schema)
+            if first is None:
+                first = (f.path, schema)
+            else:
+                _check_compatible(first, (f.path, schema))
+            out.extend(_group_row_groups(f.path, meta, target_bytes))
+        return out
+
+    def read(self, split: Split) -> Iterator[pa.RecordBatch]:
+        fs, inner = resolve(split.path)
+        try:
+            with fs.open_input_file(inner) as f:
+                pf = pq.ParquetFile(f)
+                meta = pf.metadata
+                groups = list(split.row_groups) if split.row_groups else list(range(meta.num_row_groups))
+                if not groups:
+                    return
+                columns = list(self.columns) if self.columns is not None else None
+                if columns is not None:
+                    self._projected(split.path, pf.schema_arrow)
+                rows = sum(meta.row_group(g).num_rows for g in groups)
+                size = sum(meta.row_group(g).total_byte_size for g in groups)
+                batch_rows = max(1024, rows * BATCH_BYTES // max(size, 1))
+                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
+                    if batch.num_rows:
+                        yield normalize_types(batch)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise _input_error(split.path, e) from None
+
+    def split_schema(self, split: Split) -> pa.Schema:
+        return normalize_schema(self._projected(split.path, _metadata(split.path)[1]))
+
+    def _projected(self, path: str, schema: pa.Schema) -> pa.Schema:
+        if self.columns is None:
+            return schema
+        missing = [c for c in self.columns if schema.get_field_index(c) < 0]
+        if missing:
+            raise InputError(path, f"no column {missing[0]!r} (the file has: {', '.join(schema.names)})")
+        return pa.schema([schema.field(c) for c in self.columns])
+
+
+def _metadata(path: str) -> tuple[pq.FileMetaData, pa.Schema]:
+    fs, inner = resolve(path)
+    try:
+        with fs.open_input_file(inner) as f:
+            pf = pq.ParquetFile(f)
+            return pf.metadata, pf.schema_arrow
+    except (pa.ArrowInvalid, OSError) as e:
+        raise _input_error(path, e) from None
+
+
+def _input_error(path: str, e: Exception) -> InputError:
+    if isinstance(e, FileNotFoundError):
+        return InputError(path, "no such file or directory")
+    if isinstance(e, PermissionError):
+        return InputError(path, "permission denied")
+    message = " ".join(str(e).split())
+    if isinstance(e, pa.ArrowInvalid):
+        return InputError(path, f"not a readable Parquet file: {message}")
+    return InputError(path, f"cannot read: {message}")
+
+
+def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int) -> list[Split]:
+    if meta.num_row_groups == 0:
+        return [Split(path, size=0)]
+    out: list[Split] = []
+    group: list[int] = []
+    size = 0
+    for g in range(meta.num_row_groups):
+        g_size = meta.row_group(g).total_byte_size
+        if group and size + g_size > target_bytes:
+            out.append(Split(path, row_groups=tuple(group), size=size))
+            group, size = [], 0
+        group.append(g)
+        size += g_size
+    out.append(Split(path, row_groups=tuple(group), size=size))
+    return out
+
+
+def _comparable(t: pa.DataType) -> pa.DataType:
+    """Types that read back into the same Arrow type after normalisation (string / large_string / string_view)."""
+    t = normalize_type(t)
+    if t == pa.large_string():
+        return pa.string()
+    if t == pa.large_binary():
+        return pa.binary()
+    return t
+
+
+def _check_compatible(first: tuple[str, pa.Schema], other: tuple[str, pa.Schema]) -> None:
+    (a_path, a), (b_path, b) = first, other
+    for field in a:
+        i = b.get_field_index(field.name)
+        if i < 0:
+            raise InputError(b_path, f"column {field.name!r} is missing, but {a_path} has it: schemas differ")
+        ta, tb = _comparable(field.type), _comparable(b.field(i).type)
+        if ta != tb and not (pa.types.is_null(ta) or pa.types.is_null(tb)):
+            raise InputError(
+                b_path,
+                f"column {field.name!r} is {b.field(i).type} here but {field.type} in {a_path}: schemas differ",
+            )
+    for field in b:
+        if a.get_field_index(field.name) < 0:
+            raise InputError(b_path, f"column {field.name!r} is not in {a_path}: schemas differ")
