@@ -110,7 +110,7 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
         progress.close()
     summary = result.summary()
     if ns.output is None and not ns.json:
-        _preview(result)
+        _preview(result, job_cls.preview_order)
     if ns.json:
         print(json.dumps(summary, sort_keys=True))
     else:
@@ -118,11 +118,13 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
     return 0
 
 
-def _preview(result) -> None:
+def _preview(result, order: Sequence[tuple[str, str]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = result.read()
+    if order and table.num_rows and all(c in table.column_names for c, _ in order):
+        table = table.sort_by(list(order))
     shown = table.slice(0, PREVIEW_ROWS)
     view = Table(show_header=True, header_style="bold")
     for name in shown.column_names:

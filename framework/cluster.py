@@ -23,6 +23,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     if ray.is_initialized():
         return 0.0
     started = time.perf_counter()
+    if quiet:  # Ray's notice that a local cluster uses token authentication is not news to a job's user
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     kwargs: dict = {"namespace": NAMESPACE, "include_dashboard": False, "configure_logging": True,
                     "logging_level": logging.WARNING if quiet else logging.INFO, "log_to_driver": not quiet}
     if address:

@@ -120,6 +120,8 @@ class Job:
     aggregate: Mapping[str, Aggregate] | None = None
     options: Sequence[Option] = ()
     partitions: int | None = None
+    #: how `paxflow run` without -o orders the rows it previews, e.g. [("count", "descending")]
+    preview_order: Sequence[tuple[str, str]] = ()
 
     def __init__(self, args: Mapping[str, Any] | argparse.Namespace | None = None):
         values = self._defaults()

@@ -20,6 +20,7 @@ class WordCount(Job):
     input = Text()
     key = "word"
     aggregate = {"count": Count()}  # rows per word: runs map-side as the combiner, and again in reduce
+    preview_order = [("count", "descending"), ("word", "ascending")]  # what `paxflow run` shows without -o
 
     def map(self, batch: pa.RecordBatch) -> pa.Table:
         return pa.table({"word": words(batch.column("line"))})

@@ -35,7 +35,9 @@ def run_task(spec: Mapping, args: Mapping, stores: Sequence) -> dict:
             by_store.setdefault(store_index(partition, len(stores)), []).append((partition, piece.input, piece.value))
         ray.get([stores[i].put.remote(args["job_id"], dataset, task, attempt, batch) for i, batch in by_store.items()])
 
-    return run_attempt(spec, args, fetch, put)
+    result = run_attempt(spec, args, fetch, put)
+    result["node"] = ray.get_runtime_context().get_node_id()  # where it ran: for status and placement
+    return result
 
 
 class RayBackend:
