@@ -80,9 +80,11 @@ def run_job_main(job_cls: type[Job] | None, argv: Sequence[str], prog: str = "pa
         ns = parser.parse_args(list(argv))
         return _run(job_cls, ns)
     except UsageError as e:
+        _json_failure(argv, "usage_error", str(e))
         print(f"paxflow: error: {e}", file=sys.stderr)
         return 2
     except JobFailed as e:
+        _json_failure(argv, "usage_error" if e.usage else "failed", str(e))
         if e.details and not e.usage:  # the user's traceback; bad input gets its one line only
             print(e.details.rstrip(), file=sys.stderr)
         print(f"paxflow: {'error' if e.usage else 'job failed'}: {e}", file=sys.stderr)
@@ -90,6 +92,12 @@ def run_job_main(job_cls: type[Job] | None, argv: Sequence[str], prog: str = "pa
     except KeyboardInterrupt:
         print("paxflow: interrupted", file=sys.stderr)
         return 130
+
+
+def _json_failure(argv: Sequence[str], status: str, error: str) -> None:
+    """With --json, a failure is a JSON object on the last line of stdout too."""
+    if "--json" in argv:
+        print(json.dumps({"status": status, "error": error}))
 
 
 def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:

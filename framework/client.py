@@ -228,12 +228,16 @@ def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None,
     master = cluster.get_master(cluster.get_stores(stores))
     started = time.perf_counter()
     ray.get(master.submit.remote(job_id, spec))
-    while True:
-        status = ray.get(master.wait.remote(job_id, 0.25))
-        if on_progress is not None:
-            on_progress(status)
-        if status.get("finished"):
-            break
+    try:
+        while True:
+            status = ray.get(master.wait.remote(job_id, 0.25))
+            if on_progress is not None:
+                on_progress(status)
+            if status.get("finished"):
+                break
+    except KeyboardInterrupt:  # the job would run on without its client: stop it, and clean up its output
+        ray.get(master.cancel.remote(job_id, "interrupted by the user"), timeout=60)
+        raise
     wall = time.perf_counter() - started
     if status["status"] != "committed":
         raise JobFailed(f"job {job_id} {status['status']}: {status['error']}", status.get("details", ""),

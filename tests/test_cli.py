@@ -130,3 +130,19 @@ def test_console_script_usage_error_exits_2_without_starting_ray(tmp_path):
 def test_help_lists_job_options(capsys):
     code, out, _ = cli(capsys, "run", JOIN, "--help")
     assert code == 0 and "--how" in out and "--on" in out and "--overwrite" in out
+
+
+def test_job_module_runs_by_itself(tmp_path, text):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, WORDCOUNT, text, "-o", str(out), "--inline", "--json"],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["output_rows"] == 5
+    assert (out / "_SUCCESS").exists()
+
+
+def test_json_failure_is_the_last_line(tmp_path, capsys):
+    code, out, err = cli(capsys, "run", WORDCOUNT, str(tmp_path / "missing"), "--json")
+    assert code == 2
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["status"] == "usage_error" and "missing" in last["error"]
