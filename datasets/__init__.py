@@ -1,0 +1,1 @@
+"""Deterministic, seeded data generators (installed as framework.datagen)."""
