@@ -48,19 +48,19 @@ def default_store_count() -> int:
     return max(2, len(nodes))
 
 
-def get_stores(count: int | None = None) -> list:
-    """Handles of the shuffle stores paxflow-store-0 .. N-1, created where missing."""
+def get_stores(count: int | None = None) -> dict:
+    """{name: handle} of the shuffle stores paxflow-store-0 .. N-1, created where missing."""
     from framework.shuffle.actor import StoreActor
 
     count = count or default_store_count()
-    return [
-        StoreActor.options(name=f"{STORE_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
-                           lifetime="detached").remote(f"{STORE_PREFIX}{i}")
-        for i in range(count)
-    ]
+    names = [f"{STORE_PREFIX}{i}" for i in range(count)]
+    return {
+        name: StoreActor.options(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached").remote(name)
+        for name in names
+    }
 
 
-def get_master(stores: list | None = None):
+def get_master(stores: dict | None = None):
     """The job master actor, created with the given stores if it does not exist yet."""
     from framework.master.actor import MasterActor
 

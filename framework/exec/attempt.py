@@ -20,8 +20,8 @@ from framework.master.state import JobState
 from framework.plan import is_reduce, partition_of, stage_of
 from framework.shuffle.store import Piece
 
-#: fetch(dataset, partition, committed {task: attempt}) -> pieces (tables resolved)
-Fetch = Callable[[str, int, Mapping[str, int]], Sequence[Piece]]
+#: fetch(dataset, partition, partitions in the dataset, committed {task: attempt}) -> pieces (tables resolved)
+Fetch = Callable[[str, int, int, Mapping[str, int]], Sequence[Piece]]
 #: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
 Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
 
@@ -39,7 +39,7 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
     stage = stage_of(task_id)
     plan = job.plan.stages[stage]
     args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
-            "num_partitions": plan.num_partitions}
+            "num_partitions": plan.num_partitions, "ring": job.spec.get("ring")}
     if is_reduce(task_id):
         schemas: dict[str, str] = {}
         for t in job.committed_maps(stage):
@@ -54,6 +54,7 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
         if task.source_partition is not None:
             source = int(task.input.split(":", 1)[1])
             args.update(source_stage=source, source_partition=task.source_partition,
+                        source_partitions=job.plan.stages[source].num_partitions,
                         committed=job.committed_reduces(source))
     return args
 
@@ -86,7 +87,8 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
         batches = _at_least_one_batch(ctx.formats[args["input"]], split)
         bytes_in = split.size
     else:
-        pieces = fetch(output_dataset(args["source_stage"]), args["source_partition"], args["committed"])
+        pieces = fetch(output_dataset(args["source_stage"]), args["source_partition"], args["source_partitions"],
+                       args["committed"])
         batches = iter([p.value for p in pieces])
         bytes_in = sum(p.nbytes for p in pieces)
     out = run_map(ctx, args["stage"], args["input"], batches, args["num_partitions"], where)
@@ -114,7 +116,7 @@ def _at_least_one_batch(fmt, split: Split) -> Iterator[pa.RecordBatch]:
 
 
 def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
-    pieces = fetch(shuffle_dataset(args["stage"]), args["partition"], args["committed"])
+    pieces = fetch(shuffle_dataset(args["stage"]), args["partition"], args["num_partitions"], args["committed"])
     by_input: dict[str, list[pa.Table]] = {}
     for piece in pieces:
         by_input.setdefault(piece.input, []).append(piece.value)

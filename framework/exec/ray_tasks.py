@@ -8,7 +8,7 @@ A task gets the job spec, its JSON-safe args and the store actor handles; it fet
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import ray
 from ray.exceptions import RayError, RayTaskError
@@ -16,24 +16,27 @@ from ray.exceptions import RayError, RayTaskError
 from framework.exec.attempt import run_attempt, task_args
 from framework.exec.tasks import TaskError
 from framework.master.state import JobState
-from framework.shuffle.store import Piece, store_index
+from framework.shuffle.ring import HashRing
+from framework.shuffle.store import Piece, owners
 
 
 @ray.remote(max_retries=0)
-def run_task(spec: Mapping, args: Mapping, stores: Sequence) -> dict:
-    """One map or reduce attempt on a Ray worker."""
+def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
+    """One map or reduce attempt on a Ray worker; `stores` maps store names to actor handles."""
+    ring, num_partitions = args["ring"], args["num_partitions"]
 
-    def fetch(dataset: str, partition: int, committed: Mapping[str, int]) -> list[Piece]:
-        store = stores[store_index(partition, len(stores))]
+    def fetch(dataset: str, partition: int, partitions: int, committed: Mapping[str, int]) -> list[Piece]:
+        store = stores[owners(ring, [partition], partitions)[0]]
         listed = ray.get(store.get.remote(args["job_id"], dataset, partition, dict(committed)))
         tables = ray.get([refs[0] for _, refs, _, _ in listed])
         return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes), t in zip(listed, tables)]
 
     def put(dataset: str, task: str, attempt: int, pieces: Sequence[tuple[int, Piece]]) -> None:
-        by_store: dict[int, list] = {}
-        for partition, piece in pieces:
-            by_store.setdefault(store_index(partition, len(stores)), []).append((partition, piece.input, piece.value))
-        ray.get([stores[i].put.remote(args["job_id"], dataset, task, attempt, batch) for i, batch in by_store.items()])
+        by_store: dict[str, list] = {}
+        names = owners(ring, [p for p, _ in pieces], num_partitions)
+        for name, (partition, piece) in zip(names, pieces):
+            by_store.setdefault(name, []).append((partition, piece.input, piece.value))
+        ray.get([stores[n].put.remote(args["job_id"], dataset, task, attempt, batch) for n, batch in by_store.items()])
 
     result = run_attempt(spec, args, fetch, put)
     result["node"] = ray.get_runtime_context().get_node_id()  # where it ran: for status and placement
@@ -43,8 +46,9 @@ def run_task(spec: Mapping, args: Mapping, stores: Sequence) -> dict:
 class RayBackend:
     """Launches attempts as Ray tasks from inside the (async) master actor."""
 
-    def __init__(self, stores: Sequence) -> None:
-        self.stores = list(stores)
+    def __init__(self, stores: Mapping[str, Any]) -> None:
+        self.stores = dict(stores)
+        self.ring = HashRing(sorted(self.stores))
         self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
         self._spec_refs: dict[str, ray.ObjectRef] = {}
 
@@ -69,7 +73,7 @@ class RayBackend:
     async def release(self, job_id: str) -> None:
         self._spec_refs.pop(job_id, None)
         try:
-            await asyncio.gather(*[s.drop_job.remote(job_id) for s in self.stores])
+            await asyncio.gather(*[s.drop_job.remote(job_id) for s in self.stores.values()])
         except RayError:
             pass  # a store that died holds nothing of this job any more
 

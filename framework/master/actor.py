@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import ray
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class MasterActor:
     """One job master. Async: status calls are answered while jobs run."""
 
-    def __init__(self, stores: Sequence) -> None:
+    def __init__(self, stores: Mapping[str, Any]) -> None:
         self.state = MasterState()
         self.log: list[dict] = []  # the command log, JSON-safe (what a WAL or a Paxos group would carry)
         self.backend = RayBackend(stores)
@@ -40,6 +40,8 @@ class MasterActor:
     async def submit(self, job_id: str, spec: dict) -> str:
         """Start a job; submitting the same job id again is a no-op (idempotent retries)."""
         if job_id not in self.state.jobs:
+            # the placement of partitions on stores travels with the job, so every task agrees on it
+            spec = {**spec, "ring": self.backend.ring.to_dict()}
             await self._propose([JobSubmitted(job_id, spec)])
             self.times[job_id] = (time.time(), None)
             self.loops[job_id] = asyncio.ensure_future(self._run(job_id))

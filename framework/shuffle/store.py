@@ -6,13 +6,20 @@ reduce output that the next stage reads). Readers name the attempts that committ
 so a retried or fenced attempt's pieces are never read twice.
 
 Values are opaque (Arrow tables inline; ObjectRefs owned by the store actor on Ray); sizes are passed in.
+Which store holds a partition is the job's consistent-hash ring's answer (`owners`).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from framework.shuffle.ring import HashRing
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,17 @@ class ShuffleStore:
             return {"bytes_in_memory": self._bytes, "partitions": len(self._data)}
 
 
-def store_index(partition: int, num_stores: int) -> int:
-    """Which store holds a partition (simple modulo placement; the consistent-hash ring replaces it)."""
-    return partition % num_stores
+@functools.lru_cache(maxsize=32)
+def _ring(ring_json: str) -> HashRing:
+    return HashRing.from_dict(json.loads(ring_json))
+
+
+def ring_from(ring: Mapping[str, Any]) -> HashRing:
+    """The HashRing a job's ring dict describes (cached: tasks look placements up often)."""
+    return _ring(json.dumps(ring, sort_keys=True))
+
+
+def owners(ring: Mapping[str, Any], partitions: Sequence[int], num_partitions: int) -> list[str]:
+    """The store holding each partition, by the consistent-hash ring of the job."""
+    r = ring_from(ring)
+    return [r.stores[i] for i in r.owners(np.asarray(partitions, dtype=np.int64), num_partitions)]
