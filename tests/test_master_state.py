@@ -135,3 +135,23 @@ def test_resubmitting_a_job_id_is_a_no_op():
     state.apply(JobSubmitted("j", make_spec(maps=5)))
     assert len(state.jobs["j"].plan.stages[0].maps) == 1
     assert state.jobs["j"].tasks["s0m00000"].launched == 1
+
+
+def test_a_new_leader_abandons_running_attempts_and_fences_them():
+    from framework.master.state import AttemptsAbandoned
+
+    state = MasterState()
+    state.apply(JobSubmitted("j", make_spec(maps=2)))
+    job = state.jobs["j"]
+    state.apply(TaskLaunched("j", "s0m00000", 0))
+    state.apply(TaskLaunched("j", "s0m00001", 0))
+    state.apply(TaskDone("j", "s0m00001", 0, {"counters": {"c": 1}}))
+    assert job.running_attempts() == [["s0m00000", 0]]
+    state.apply(AttemptsAbandoned("j", job.running_attempts()))
+    assert job.runnable() == ["s0m00000"]  # runs again, and the abandoned attempt did not count as a failure
+    assert job.tasks["s0m00000"].failures == []
+    state.apply(TaskDone("j", "s0m00000", 0, {"counters": {"c": 100}}))  # the old attempt reports late: fenced
+    assert not job.tasks["s0m00000"].done
+    state.apply(TaskLaunched("j", "s0m00000", 1))
+    state.apply(TaskDone("j", "s0m00000", 1, {"counters": {"c": 1}}))
+    assert job.counters() == {"c": 2}

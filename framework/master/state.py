@@ -83,6 +83,17 @@ class TaskFailed(Command):
 
 
 @dataclass(frozen=True)
+class AttemptsAbandoned(Command):
+    """A new leader gives up the attempts its predecessor launched: their results can no longer reach it.
+
+    They stop counting as running (so the tasks run again) without counting as failures, and a late `TaskDone` for
+    one of them is ignored: an attempt started under an older leader can never be committed after this.
+    """
+
+    attempts: list  # [[task id, attempt], ...]
+
+
+@dataclass(frozen=True)
 class StageDone(Command):
     stage: int
 
@@ -168,6 +179,10 @@ class JobState:
 
     def out_of_attempts(self, rec: TaskRecord) -> bool:
         return rec.fatal or len(rec.failures) >= self.max_attempts
+
+    def running_attempts(self) -> list[list]:
+        """[[task id, attempt], ...] of every attempt launched and not yet finished."""
+        return [[t, a] for t, rec in self.tasks.items() for a in sorted(rec.running)]
 
     def committed_maps(self, stage: int) -> dict[str, int]:
         """{map task id: the attempt whose output counts} for a stage: what its reducers may read."""
@@ -268,6 +283,10 @@ class MasterState:
         rec.fatal = rec.fatal or cmd.fatal
         rec.usage = rec.usage or cmd.usage
 
+    def _apply_AttemptsAbandoned(self, job: JobState, cmd: AttemptsAbandoned) -> None:
+        for task_id, attempt in cmd.attempts:
+            job.tasks[task_id].running.discard(attempt)
+
     def _apply_StageDone(self, job: JobState, cmd: StageDone) -> None:
         if cmd.stage == job.stage and job.stage_complete(cmd.stage):
             job.stage += 1
@@ -303,6 +322,7 @@ __all__ = [
     "TaskDone",
     "TaskFailed",
     "StageDone",
+    "AttemptsAbandoned",
     "JobCommitted",
     "JobFailed",
     "JobCancelled",
