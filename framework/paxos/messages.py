@@ -28,11 +28,16 @@ __all__ = ["Accept", "Accepted", "CatchUp", "CatchUpRequest", "Heartbeat", "Hear
 
 @dataclass(frozen=True, slots=True)
 class Prepare:
+    """`nonce` tells this campaign's promises from stale ones for the same ballot; `recovering`: the candidate
+    lost its disk and may not know its old ballots, so only a promise strictly above the acceptor's counts."""
+
     src: int
     dst: int
     ballot: Ballot
     first_open: int
     sent_at: int
+    nonce: int
+    recovering: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class Promise:
     commit: int
     snapshot_index: int
     sent_at: int
+    nonce: int
 
 
 @dataclass(frozen=True, slots=True)

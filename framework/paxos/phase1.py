@@ -17,8 +17,9 @@ __all__ = ["Campaign"]
 
 
 class Campaign:
-    def __init__(self, ballot: Ballot, first_open: int, quorum: int) -> None:
+    def __init__(self, ballot: Ballot, first_open: int, quorum: int, nonce: int = 0) -> None:
         self.ballot = ballot
+        self.nonce = nonce
         self.first_open = first_open
         self.quorum = quorum
         self.voters: set[int] = set()

@@ -1,4 +1,5 @@
-"""The replicated and durable value types: client proposals, slot values, accepted entries, hard state, snapshots.
+"""The replicated and durable value types: client proposals, slot values, accepted entries, hard state, snapshots,
+and `DurableState` (all of them, as a storage loads them).
 
 A slot's value is a batch (a tuple of `Proposal`s) or `NOOP` (None), the filler a new leader puts in gaps. Commands
 inside proposals are opaque JSON values: the core compares and copies them, never looks inside or mutates them.
@@ -11,7 +12,7 @@ from typing import Any, Optional
 
 from framework.paxos.ballot import Ballot
 
-__all__ = ["NOOP", "Entry", "HardState", "Proposal", "Snapshot", "Value"]
+__all__ = ["NOOP", "DurableState", "Entry", "HardState", "Proposal", "Snapshot", "Value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,22 @@ class HardState:
 class Snapshot:
     """The application's state after applying every slot up to `index`, plus the core's dedup table there.
 
-    `app` is the application's opaque JSON value; `clients` rows are `(client_id, last_seq, slot)`.
+    `value` is the application's opaque JSON value (`compact`'s `snapshot_value`); `clients` rows are
+    `(client_id, last_seq, slot)`.
     """
 
     index: int
-    app: Any
+    value: Any
     clients: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class DurableState:
+    """What `Storage.load()` found: a restarting replica starts from exactly this."""
+
+    hard_state: HardState | None = None
+    entries: tuple[Entry, ...] = ()
+    snapshot: Snapshot | None = None
+
+    def is_empty(self) -> bool:
+        return self.hard_state is None and not self.entries and self.snapshot is None
