@@ -34,9 +34,16 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
     parser.add_argument("--partitions", type=int, help="reduce partitions per step (default: from data size and CPUs)")
     parser.add_argument("--split-size", type=int, metavar="BYTES", help="bytes per map task (default: from data size and CPUs)")
     parser.add_argument("--stores", type=int, help="number of shuffle store actors (default: one per node, at least 2)")
+    parser.add_argument("--masters", type=int, choices=[1, 3, 5],
+                        help="replicas in the Paxos master group (default 3; used when the group is created)")
     parser.add_argument("--max-attempts", type=int, default=3, help="attempts per task before the job fails")
     parser.add_argument("--job-id", help="job id (submitting the same id twice runs the job once)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    parser.add_argument("--detach", action="store_true",
+                        help="submit, print the job id and exit (with --address); then paxflow status/wait/cancel")
+    parser.add_argument("--chaos", action="append", default=[], metavar="KIND@P%",
+                        help="inject a fault when P%% of tasks are done: kill-leader@P%%, kill-follower@P%% (repeatable)")
+    parser.add_argument("--chaos-seed", type=int, default=0, help="seed for choosing chaos victims")
     if job_cls is not None and job_cls.options:
         ours = {s for a in parser._actions for s in a.option_strings}
         group = parser.add_argument_group(f"options of {job_cls.__name__}")
@@ -113,10 +120,14 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
     try:
         result = run(job_cls, inputs, ns.output, args=job_args, executor="inline" if ns.inline else "ray",
                      fmt=ns.format, overwrite=ns.overwrite, address=ns.address, partitions=ns.partitions,
-                     split_size=ns.split_size, stores=ns.stores, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update)
+                     split_size=ns.split_size, stores=ns.stores, masters=ns.masters, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update,
+                     chaos=ns.chaos, chaos_seed=ns.chaos_seed, detach=ns.detach)
     finally:
         progress.close()
     summary = result.summary()
+    if ns.detach:
+        print(json.dumps({"job_id": result.job_id, "status": "submitted"}) if ns.json else result.job_id)
+        return 0
     if ns.output is None and not ns.json:
         _preview(result, job_cls.preview_order)
     if ns.json:
@@ -151,6 +162,8 @@ def _print_summary(s: dict) -> None:
           f"{s['input_bytes'] / 1e6:,.1f} MB in{rate}, {s['output_rows']:,} rows out -> {s['output']}")
     if s["counters"]:
         print("counters: " + ", ".join(f"{k}={v:,}" for k, v in sorted(s["counters"].items())))
+    for change in s.get("leader_changes", []):
+        print(f"master leader changed at +{change['t']:.2f} s: replica {change['old']} -> {change['new']}")
 
 
 class _Progress:
@@ -188,11 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: paxflow run JOB [INPUT ...] [options]   (paxflow run --help for the options)\n"
+              "       paxflow status [JOB] [--json] [--address ADDR]\n"
+              "       paxflow wait JOB [--address ADDR]\n"
+              "       paxflow cancel JOB [--address ADDR]\n"
               "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "run":
         return run_job_main(None, rest)
+    if command in ("status", "wait", "cancel"):
+        from framework.jobctl import main as jobctl_main
+
+        return jobctl_main(command, rest)
     if command == "gen":
         from framework.datagen.generate import main as gen_main
 

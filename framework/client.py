@@ -40,6 +40,8 @@ class RunResult:
     counters: dict = field(default_factory=dict)
     tasks: int = 0
     temporary_output: bool = False
+    leader_changes: list = field(default_factory=list)
+    faults: list = field(default_factory=list)
 
     def read(self) -> pa.Table:
         """The committed output as one table."""
@@ -58,6 +60,8 @@ class RunResult:
             "output_rows": self.output_rows,
             "tasks": self.tasks,
             "counters": self.counters,
+            "leader_changes": self.leader_changes,
+            "faults": self.faults,
         }
 
 
@@ -170,15 +174,23 @@ def run(
     partitions: int | None = None,
     split_size: int | None = None,
     stores: int | None = None,
+    masters: int | None = None,
     max_attempts: int = 3,
     job_id: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    chaos: Sequence[str] = (),
+    chaos_seed: int = 0,
+    detach: bool = False,
 ) -> RunResult:
     """Run a job to the end and return its result; raises UsageError (bad input) or JobFailed.
 
     executor "inline" runs everything in this process and re-raises the user's own exception from map/reduce;
     executor "ray" starts a local Ray (or joins `address`) and runs tasks there.
     """
+    if executor == "inline" and (chaos or detach):
+        raise UsageError("--chaos and --detach need the Ray executor (there is no master group inline)")
+    if detach and address is None:
+        raise UsageError("--detach needs --address: a local Ray ends with this process, and the job with it")
     if executor == "inline":
         job_id, spec = plan_job(job, inputs, output, args=args, fmt=fmt, overwrite=overwrite, cpus=os.cpu_count() or 1,
                                 partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id)
@@ -197,7 +209,7 @@ def run(
     else:
         startup = cluster.ensure_ray(address)
         job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
-    return _run_on_ray(job_id, spec, startup, stores, on_progress)
+    return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach)
 
 
 def _ray_connected() -> bool:
@@ -219,30 +231,50 @@ def _run_inline(job_id: str, spec: dict) -> RunResult:
     return _result(job_id, spec, job.progress(), job.outputs, wall, 0.0)
 
 
-def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None,
-                on_progress: Callable[[dict], None] | None) -> RunResult:
-    import ray
-
+def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, masters: int | None,
+                on_progress: Callable[[dict], None] | None, chaos: Sequence[str] = (), chaos_seed: int = 0,
+                detach: bool = False) -> RunResult:
     from framework import cluster
+    from framework.chaos import ChaosMonkey, parse_chaos
 
-    master = cluster.get_master(cluster.get_stores(stores))
+    faults = parse_chaos(list(chaos))
+    group = cluster.get_master_group(masters, cluster.get_stores(stores))
     started = time.perf_counter()
-    ray.get(master.submit.remote(job_id, spec))
+    submitted_at = time.time()
+    group.call_leader("submit", job_id, spec)
+    if detach:
+        return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=startup,
+                         input_bytes=spec["plan"].get("input_bytes", 0))
+    monkey = ChaosMonkey(faults, group, chaos_seed)
+
+    def observe(status: dict) -> None:
+        monkey.observe(status)
+        if on_progress is not None:
+            on_progress(status)
+
     try:
-        while True:
-            status = ray.get(master.wait.remote(job_id, 0.25))
-            if on_progress is not None:
-                on_progress(status)
-            if status.get("finished"):
-                break
+        status = group.wait(job_id, observe)
     except KeyboardInterrupt:  # the job would run on without its client: stop it, and clean up its output
-        ray.get(master.cancel.remote(job_id, "interrupted by the user"), timeout=60)
+        group.call_leader("cancel", job_id, "interrupted by the user")
         raise
     wall = time.perf_counter() - started
     if status["status"] != "committed":
         raise JobFailed(f"job {job_id} {status['status']}: {status['error']}", status.get("details", ""),
                         usage=status.get("usage_error", False))
-    return _result(job_id, spec, status, status["outputs"], wall, startup)
+    result = _result(job_id, spec, status, status["outputs"], wall, startup)
+    result.leader_changes = leader_changes(status.get("leaders", []), submitted_at)
+    result.faults = monkey.fired
+    return result
+
+
+def leader_changes(leaders: list[dict], since: float) -> list[dict]:
+    """The leader elections during a job: seconds after submission, old and new replica."""
+    changes = []
+    for before, after in zip([None] + leaders[:-1], leaders):
+        if after["time"] >= since:
+            changes.append({"t": round(after["time"] - since, 3), "old": before["replica"] if before else None,
+                            "new": after["replica"]})
+    return changes
 
 
 def _result(job_id: str, spec: dict, progress: dict, outputs: list, wall: float, startup: float) -> RunResult:

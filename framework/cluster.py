@@ -12,7 +12,6 @@ import os
 import time
 
 NAMESPACE = "paxflow"
-MASTER_NAME = "paxflow-master"
 STORE_PREFIX = "paxflow-store-"
 
 
@@ -60,20 +59,17 @@ def get_stores(count: int | None = None) -> dict:
     }
 
 
-def get_master(stores: dict | None = None):
-    """The job master actor, created with the given stores if it does not exist yet."""
-    from framework.master.actor import MasterActor
+def get_master_group(masters: int | None = None, stores: dict | None = None, fsync: bool = True):
+    """A client of the master group, created (with the given stores) if it does not exist yet."""
+    from framework.master.group import DEFAULT_MASTERS, GroupClient, ensure_group
 
     stores = stores if stores is not None else get_stores()
-    return MasterActor.options(name=MASTER_NAME, namespace=NAMESPACE, get_if_exists=True,
-                               lifetime="detached").remote(stores)
+    return GroupClient(ensure_group(masters or DEFAULT_MASTERS, stores, fsync))
 
 
-def find_master():
-    """The running master actor, or None when there is none on this cluster."""
-    import ray
+def find_master_group():
+    """A client of the running master group, or None when there is none on this cluster."""
+    from framework.master.group import GroupClient, existing_replicas
 
-    try:
-        return ray.get_actor(MASTER_NAME, namespace=NAMESPACE)
-    except ValueError:
-        return None
+    handles = existing_replicas()
+    return GroupClient(handles) if handles else None

@@ -15,7 +15,9 @@ from typing import Awaitable, Callable, Protocol, Sequence
 from framework.exec.tasks import TaskError
 from framework.io import abort_output, commit_output
 from framework.master.state import (
+    COMMITTED,
     RUNNING,
+    TERMINAL,
     Command,
     JobCommitted,
     JobFailed,
@@ -86,10 +88,14 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
     finally:
         if inflight:
             backend.cancel(list(inflight))
-            await asyncio.wait(list(inflight), timeout=DRAIN_SECONDS)
-        if job.status != "committed":
-            _abort(job)
-        await backend.release(job.job_id)
+            if job.status in TERMINAL:  # wait for them, so none writes a part file after the cleanup below
+                await asyncio.wait(list(inflight), timeout=DRAIN_SECONDS)
+        # Only a job that ended cleans up. A loop that stopped because this replica lost the lead (or was
+        # cancelled) leaves output and shuffle data to the next leader, which resumes the job.
+        if job.status in TERMINAL:
+            if job.status != COMMITTED:
+                _abort(job)
+            await backend.release(job.job_id)
     return job
 
 

@@ -94,6 +94,15 @@ class AttemptsAbandoned(Command):
 
 
 @dataclass(frozen=True)
+class LeaderElected(Command):
+    """A replica took over as leader (group-wide: job_id is ""). Kept as the history `paxflow status` shows."""
+
+    replica: int = 0
+    ballot: list = field(default_factory=list)
+    time: float = 0.0  # the new leader's wall clock when it took over
+
+
+@dataclass(frozen=True)
 class StageDone(Command):
     stage: int
 
@@ -222,6 +231,7 @@ class JobState:
             "tasks_done": sum(self.tasks[t].done for t in phase_tasks),
             "tasks_total": len(phase_tasks),
             "all_done": len(done),
+            "running": sum(len(self.tasks[t].running) for t in self.tasks),
             "all_total": len(self.tasks),
             "rows_in": rows_in,
             "bytes_in": bytes_in,
@@ -238,9 +248,14 @@ class MasterState:
     def __init__(self) -> None:
         self.jobs: dict[str, JobState] = {}
         self.applied = 0  # commands applied: the log position this state reflects
+        self.leaders: list[dict] = []  # every LeaderElected, oldest first
 
     def apply(self, cmd: Command) -> None:
         self.applied += 1
+        if isinstance(cmd, LeaderElected):
+            self.leaders.append({"replica": cmd.replica, "ballot": list(cmd.ballot), "time": cmd.time})
+            del self.leaders[:-100]  # a bounded history
+            return
         if isinstance(cmd, JobSubmitted):
             if cmd.job_id in self.jobs:  # a retried submission is applied once
                 return
@@ -306,6 +321,42 @@ class MasterState:
         job.error = cmd.reason
 
 
+def snapshot(state: MasterState) -> dict:
+    """The whole state as JSON-safe data (a Paxos snapshot), such that restore(snapshot(s)) behaves like s."""
+    return {
+        "applied": state.applied,
+        "leaders": state.leaders,
+        "jobs": [
+            {
+                "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
+                "error": j.error, "details": j.details, "usage_error": j.usage_error,
+                "tasks": {t: {"launched": r.launched, "running": sorted(r.running), "done_attempt": r.done_attempt,
+                              "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
+                              "usage": r.usage}
+                          for t, r in j.tasks.items()},
+            }
+            for j in state.jobs.values()
+        ],
+    }
+
+
+def restore(data: Mapping[str, Any]) -> MasterState:
+    """Inverse of `snapshot`."""
+    state = MasterState()
+    state.applied = data["applied"]
+    state.leaders = list(data["leaders"])
+    for j in data["jobs"]:
+        job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
+                       stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
+                       usage_error=j["usage_error"])
+        for t, r in j["tasks"].items():
+            job.tasks[t] = TaskRecord(launched=r["launched"], running=set(r["running"]), done_attempt=r["done_attempt"],
+                                      result=r["result"], failures=[tuple(f) for f in r["failures"]],
+                                      fatal=r["fatal"], usage=r["usage"])
+        state.jobs[job.job_id] = job
+    return state
+
+
 def exhausted_task(job: JobState) -> tuple[str, tuple] | None:
     """A task of the current phase that ran out of attempts, with its last failure; None if there is none."""
     for t in job.current_tasks():
@@ -323,6 +374,9 @@ __all__ = [
     "TaskFailed",
     "StageDone",
     "AttemptsAbandoned",
+    "LeaderElected",
+    "snapshot",
+    "restore",
     "JobCommitted",
     "JobFailed",
     "JobCancelled",

@@ -1,0 +1,106 @@
+"""`paxflow status`, `paxflow wait` and `paxflow cancel`: jobs on a running cluster, from any process.
+
+They find the master group by name on the cluster (`--address`, default `auto`: the cluster `ray start` began on
+this machine) and ask it; any live replica answers status, the leader answers cancel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from framework.errors import PaxflowError, UsageError
+from framework.job import _QuietParser
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = _QuietParser(prog=f"paxflow {command}", add_help=True)
+    parser.add_argument("job", nargs="?" if command == "status" else None, help="job id")
+    parser.add_argument("--address", default="auto", help="the Ray cluster (default: auto)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _connect(address: str):
+    from framework import cluster
+
+    try:
+        cluster.ensure_ray(address)
+    except (ConnectionError, RuntimeError) as e:
+        raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
+    group = cluster.find_master_group()
+    if group is None:
+        raise UsageError("no Paxflow master group on this cluster (no job has been submitted to it yet)")
+    return group
+
+
+def main(command: str, argv: Sequence[str]) -> int:
+    try:
+        ns = _parser(command).parse_args(list(argv))
+        group = _connect(ns.address)
+        if command == "status":
+            return _status(group, ns)
+        if command == "wait":
+            status = group.wait(ns.job)
+            if not status:
+                raise UsageError(f"no job {ns.job}")
+            _print_jobs([status], ns.json)
+            return 0 if status["status"] == "committed" else 1
+        answer = group.call_leader("cancel", ns.job)
+        if "error" in answer:
+            raise UsageError(answer["error"])
+        _print_jobs([answer], ns.json)
+        return 0
+    except UsageError as e:
+        print(f"paxflow: error: {e}", file=sys.stderr)
+        return 2
+    except PaxflowError as e:
+        print(f"paxflow: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _status(group, ns: argparse.Namespace) -> int:
+    import ray
+
+    jobs = group.call_any("status", ns.job) if ns.job else group.call_any("status")
+    if ns.job and not jobs:
+        raise UsageError(f"no job {ns.job}")
+    jobs = [jobs] if isinstance(jobs, dict) else jobs
+    replicas = []
+    for handle in group.handles:
+        try:
+            info = ray.get(handle.info.remote(), timeout=5)
+            replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering")})
+        except ray.exceptions.RayError as e:
+            replicas.append({"role": "unreachable", "error": type(e).__name__})
+    if ns.json:
+        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas}, default=list))
+        return 0
+    _print_jobs(jobs, False)
+    print()
+    for r in replicas:
+        if r.get("role") == "unreachable":
+            print(f"replica ?: unreachable ({r['error']})")
+        else:
+            print(f"replica {r['id']}: {r['role']:<9} ballot {tuple(r['ballot'])} applied {r['applied']} "
+                  f"node {r['node'][:12]}{' (recovering)' if r['recovering'] else ''}")
+    return 0
+
+
+def _brief(job: dict) -> dict:
+    keys = ("job_id", "status", "stage", "stages", "stage_name", "phase", "tasks_done", "tasks_total", "all_done",
+            "all_total", "output_rows", "counters", "error", "outputs")
+    return {k: job.get(k) for k in keys}
+
+
+def _print_jobs(jobs: list[dict], as_json: bool) -> None:
+    if as_json:
+        for job in jobs:
+            print(json.dumps(_brief(job)))
+        return
+    for job in jobs:
+        print(f"{job['job_id']}: {job['status']}, stage {job['stage'] + 1}/{job['stages']} ({job['stage_name']}, "
+              f"{job['phase']}) tasks {job['tasks_done']}/{job['tasks_total']}, all {job['all_done']}/{job['all_total']}"
+              + (f", error: {job['error']}" if job.get("error") else ""))

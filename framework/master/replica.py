@@ -1,0 +1,342 @@
+"""A job master replica as a Ray actor: the Multi-Paxos core, its WAL, the state machine, and (on the leader) the
+scheduling loops.
+
+N replicas (default 3) form the master group. Every job-state change is proposed by the leader, chosen by a
+majority, written to each replica's WAL and applied to every replica's `MasterState` in the same order; the
+leader acts on a change only once it is applied. When the leader dies, another replica wins phase 1 (its followers'
+calls to it fail at once, so they need not wait for the election timeout), records `LeaderElected` and `AttemptsAbandoned`
+(the old leader's in-flight attempts, whose results can no longer arrive), and resumes every running job:
+finished tasks are never run again.
+
+Transport is batched actor calls (`deliver`); a tick timer drives elections, heartbeats, leases and resends.
+The WAL lives under the state directory keyed by group id and node id, so a replica restarted on another node
+finds no files and rejoins as a non-voting member until it has caught up (Paxos Made Live, 5.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+import uuid
+from collections import defaultdict
+from typing import Any, Mapping, Sequence
+
+import ray
+from ray.exceptions import RayError
+
+from framework.exec.ray_tasks import RayBackend
+from framework.master.driver import drive
+from framework.master.state import (
+    RUNNING,
+    TERMINAL,
+    AttemptsAbandoned,
+    Command,
+    JobCancelled,
+    JobFailed,
+    JobSubmitted,
+    LeaderElected,
+    MasterState,
+    command_from_dict,
+    restore,
+    snapshot,
+)
+from framework.paxos import Applied, Config, FileStorage, Rejected, Replica
+from framework.paxos.codec import message_from_json, message_to_json
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "paxflow"
+REPLICA_PREFIX = "paxflow-master-"
+TICK_SECONDS = 0.05
+#: take a snapshot and truncate the log every this many applied slots
+SNAPSHOT_EVERY = 2000
+
+
+def group_config(replica_ids: Sequence[int]) -> Config:
+    """Timing in 50 ms ticks: heartbeat every tick, lease 6 ticks, election timeout 10-20 ticks (0.5-1 s).
+
+    Generous on purpose: on a loaded 2-core machine actor calls stall for 100+ ms, and a lease shorter than that
+    deposes healthy leaders (measured: 8 elections in 5 s with a 150 ms lease). A dead leader is noticed faster
+    than the timeout: its followers' calls to it fail at once (see `_watch_leader`).
+    """
+    return Config(tuple(replica_ids), election_ticks_min=10, election_ticks_max=20, heartbeat_ticks=1, lease_ticks=6,
+                  window=16, max_batch=64, resend_ticks=3)
+
+
+class NotLeaderError(Exception):
+    """This replica is not (or no longer) the leader; `hint` names the one it believes is."""
+
+    def __init__(self, hint: int | None):
+        super().__init__(f"not the leader (leader hint: {hint})")
+        self.hint = hint
+
+
+@ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=-1)
+class MasterReplica:
+    """One replica of the master group. All methods run on one asyncio loop: the core is driven from one thread."""
+
+    def __init__(self, replica_id: int, replica_ids: Sequence[int], group: str, stores: Mapping[str, Any],
+                 state_dir: str, fsync: bool = True) -> None:
+        ctx = ray.get_runtime_context()
+        self.id = replica_id
+        self.ids = list(replica_ids)
+        self.group = group
+        self.node = ctx.get_node_id()
+        self.dir = os.path.join(state_dir, group, self.node[:16], f"replica-{replica_id}")
+        self.storage = FileStorage(self.dir, fsync=fsync)
+        durable = self.storage.load()
+        restarted = bool(getattr(ctx, "was_current_actor_reconstructed", False))
+        self.core = Replica(group_config(self.ids), replica_id, rng=random.Random(uuid.uuid4().int), durable=durable,
+                            lost_disk=restarted)
+        self.state = MasterState()
+        self.backend = RayBackend(stores)
+        self.client_id = f"replica-{replica_id}-{uuid.uuid4().hex[:8]}"  # this incarnation's proposals
+        self.seq = 0
+        self.pending: dict[tuple[str, int], asyncio.Future] = {}
+        self.peers: dict[int, Any] = {}
+        self.leading = False
+        self.drivers: dict[str, asyncio.Task] = {}
+        self.started: asyncio.Task | None = None
+        self.snapshot_at = 0
+        self.times: dict[str, list] = {}
+        self.watching: int | None = None  # the leader whose death this follower waits to hear of
+
+    # ---- the event loop ----------------------------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self.started is None:
+            self._drain()  # replay what the WAL holds into the state machine before anything else
+            self.started = asyncio.ensure_future(self._ticker())
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.core.tick()
+                self._drain()
+                self._watch_leader()
+            except Exception:  # a broken tick must not stop the replica
+                log.exception("replica %s tick failed", self.id)
+
+    def _drain(self) -> None:
+        """Act on every Ready in the order the core requires: persist, send, apply, advance."""
+        while self.core.has_ready():
+            ready = self.core.ready()
+            if ready.has_writes():
+                self.storage.persist(ready)
+            outbox: dict[int, list] = defaultdict(list)
+            for msg in ready.messages:
+                outbox[msg.dst].append(message_to_json(msg))
+            for dst, batch in outbox.items():
+                asyncio.ensure_future(self._send(dst, batch))
+            if ready.restore is not None and ready.restore.value is not None:
+                self.state = restore(ready.restore.value)
+            for entry in ready.committed:
+                for cmd in entry.command:
+                    self._apply(command_from_dict(cmd))
+            for result in ready.results:
+                fut = self.pending.pop((result.client_id, result.seq), None)
+                if fut is not None and not fut.done():
+                    if isinstance(result, Applied):
+                        fut.set_result(result.slot)
+                    else:
+                        fut.set_exception(NotLeaderError(result.leader_hint))
+            self.core.advance(ready)
+        self._compact_if_due()
+        self._check_leadership()
+
+    def _apply(self, cmd: Command) -> None:
+        self.state.apply(cmd)
+        if isinstance(cmd, JobSubmitted):
+            self.times.setdefault(cmd.job_id, [time.time(), None])
+        job = self.state.jobs.get(cmd.job_id)
+        if job is not None and job.status in TERMINAL and self.times.get(cmd.job_id, [0, 0])[1] is None:
+            self.times.setdefault(cmd.job_id, [time.time(), None])[1] = time.time()
+
+    def _compact_if_due(self) -> None:
+        applied = self.core.last_applied()
+        if applied - self.snapshot_at >= SNAPSHOT_EVERY and not self.core.has_ready():
+            self.core.compact(applied, snapshot(self.state))
+            self.snapshot_at = applied
+
+    async def _send(self, dst: int, batch: list) -> None:
+        peer = self.peers.get(dst)
+        try:
+            if peer is None:
+                peer = self.peers[dst] = ray.get_actor(f"{REPLICA_PREFIX}{dst}", namespace=NAMESPACE)
+            await peer.deliver.remote(batch)
+        except (RayError, ValueError):
+            self.peers.pop(dst, None)  # dead or not there yet: Paxos resends; look it up again next time
+
+    # ---- leadership ---------------------------------------------------------------------------------------------
+
+    def _watch_leader(self) -> None:
+        """Keep one call parked on the leader: when the leader's process dies the call fails within milliseconds,
+        and this follower campaigns at once instead of waiting out its election timeout."""
+        hint = self.core.leader_hint()
+        if hint is None or hint == self.id or self.watching == hint:
+            return
+        self.watching = hint
+        asyncio.ensure_future(self._watch(hint))
+
+    async def _watch(self, leader: int) -> None:
+        try:
+            while self.core.leader_hint() == leader and leader != self.id:
+                peer = self.peers.get(leader) or ray.get_actor(f"{REPLICA_PREFIX}{leader}", namespace=NAMESPACE)
+                self.peers[leader] = peer
+                await peer.hold.remote(2.0)
+        except (RayError, ValueError):
+            if self.core.leader_hint() == leader:
+                log.warning("replica %s: leader %s is gone; campaigning", self.id, leader)
+                self.peers.pop(leader, None)
+                self.core.leader_lost(leader)
+                self._drain()
+        finally:
+            if self.watching == leader:
+                self.watching = None
+
+    def _check_leadership(self) -> None:
+        leader = self.core.is_leader()
+        if leader and not self.leading:
+            self.leading = True
+            asyncio.ensure_future(self._take_over())
+        elif not leader and self.leading:
+            self.leading = False
+            for task in self.drivers.values():
+                task.cancel()  # the next leader resumes these jobs; this one must stop acting
+            self.drivers.clear()
+
+    async def _take_over(self) -> None:
+        """Record the new leadership, give up the old leader's in-flight attempts, and resume every running job."""
+        try:
+            commands: list[Command] = [LeaderElected("", self.id, list(self.core.ballot()), time.time())]
+            for job in self.state.jobs.values():
+                if job.status == RUNNING and job.running_attempts():
+                    commands.append(AttemptsAbandoned(job.job_id, job.running_attempts()))
+            await self._propose(commands)
+            log.warning("replica %s leads at ballot %s", self.id, self.core.ballot())
+            for job in list(self.state.jobs.values()):
+                self._start_driver(job.job_id)
+        except NotLeaderError:
+            pass
+
+    def _start_driver(self, job_id: str) -> None:
+        job = self.state.jobs[job_id]
+        if self.leading and job.status == RUNNING and job_id not in self.drivers:
+            self.drivers[job_id] = asyncio.ensure_future(self._run(job_id))
+
+    async def _run(self, job_id: str) -> None:
+        job = self.state.jobs[job_id]
+        try:
+            await drive(job, self.backend, self._propose)
+        except (NotLeaderError, asyncio.CancelledError):
+            return
+        except Exception as e:  # the loop itself broke (the output filesystem failed, a bug): fail the job
+            log.exception("job %s failed in the master", job_id)
+            try:
+                if job.status not in TERMINAL:
+                    await self._propose([JobFailed(job_id, f"the master failed: {type(e).__name__}: {e}")])
+                await drive(job, self.backend, self._propose)  # a terminal job only cleans up
+            except NotLeaderError:
+                return
+        finally:
+            if self.drivers.get(job_id) is asyncio.current_task():
+                del self.drivers[job_id]
+
+    async def _propose(self, commands: Sequence[Command]) -> None:
+        """Replicate commands; returns once they are chosen and applied here. Raises NotLeaderError."""
+        if not self.core.is_leader():
+            raise NotLeaderError(self.core.leader_hint())
+        self.seq += 1
+        key = (self.client_id, self.seq)
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[key] = fut
+        self.core.propose(self.client_id, self.seq, [c.to_dict() for c in commands])
+        self._drain()
+        await fut
+
+    # ---- the actor's interface --------------------------------------------------------------------------------
+
+    async def hold(self, seconds: float) -> None:
+        """Return after `seconds`: followers park a call here to learn at once when this replica dies."""
+        await asyncio.sleep(seconds)
+
+    async def deliver(self, batch: list) -> None:
+        """Messages from a peer."""
+        self._ensure_started()
+        for data in batch:
+            self.core.step(message_from_json(data))
+        self._drain()
+
+    async def submit(self, job_id: str, spec: dict) -> dict:
+        """Start a job (idempotent by job id). Answers {"ok": True} or {"leader": hint} when not the leader."""
+        self._ensure_started()
+        if job_id not in self.state.jobs:
+            if not self.core.is_leader():
+                return {"leader": self.core.leader_hint()}
+            spec = {**spec, "ring": self.backend.ring.to_dict()}
+            try:
+                await self._propose([JobSubmitted(job_id, spec)])
+            except NotLeaderError as e:
+                return {"leader": e.hint}
+        self._start_driver(job_id)
+        return {"ok": True}
+
+    async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> dict:
+        self._ensure_started()
+        job = self.state.jobs.get(job_id)
+        if job is None:
+            return {"error": f"no job {job_id}"}
+        if job.status in TERMINAL:
+            return self._describe(job_id)
+        if not self.core.is_leader():
+            return {"leader": self.core.leader_hint()}
+        try:
+            await self._propose([JobCancelled(job_id, reason)])
+        except NotLeaderError as e:
+            return {"leader": e.hint}
+        driver = self.drivers.get(job_id)
+        if driver is not None:
+            await asyncio.wait([driver], timeout=60)
+        return self._describe(job_id)
+
+    async def status(self, job_id: str | None = None) -> Any:
+        """A job's progress (this replica's view, applied up to its commit index), or every job's."""
+        self._ensure_started()
+        if job_id is not None:
+            return self._describe(job_id) if job_id in self.state.jobs else {}
+        return [self._describe(j) for j in self.state.jobs]
+
+    async def wait(self, job_id: str, timeout: float) -> dict:
+        """The job's status once it has ended, or after `timeout` seconds."""
+        self._ensure_started()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.state.jobs.get(job_id)
+            if job is not None and job.status in TERMINAL and job_id not in self.drivers:
+                break
+            await asyncio.sleep(0.02)
+        return self._describe(job_id) if job_id in self.state.jobs else {}
+
+    async def info(self) -> dict:
+        """This replica: id, role, ballot, last applied slot, node; and the leader history."""
+        self._ensure_started()
+        return {**self.core.status(), "node": self.node, "leaders": self.state.leaders, "wal": self.dir,
+                "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers)}
+
+    async def commands_of(self, job_id: str) -> dict:
+        """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
+        job = self.state.jobs[job_id]
+        return {t: {"launched": r.launched, "done_attempt": r.done_attempt,
+                    "node": (r.result or {}).get("node")} for t, r in job.tasks.items()}
+
+    def _describe(self, job_id: str) -> dict:
+        job = self.state.jobs[job_id]
+        started, ended = self.times.get(job_id, [None, None])
+        return {**job.progress(), "outputs": job.outputs, "details": job.details, "usage_error": job.usage_error,
+                "finished": job.status in TERMINAL and job_id not in self.drivers,
+                "wall_s": (ended - started) if started and ended else None, "replica": self.id,
+                "leader": self.core.leader_hint(), "leaders": self.state.leaders}

@@ -1,0 +1,183 @@
+"""The Paxos master group on a real Ray: kill the leader (mid-map, mid-reduce, three times), a follower, or two of
+three replicas, and the job still commits the same output as without faults, re-running at most the attempts
+that were in flight at each kill."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+
+import pytest
+import ray
+
+from framework import cluster
+from framework.client import plan_job
+from framework.io import read_output
+from framework.master.group import GroupClient, ensure_group, state_dir
+from framework.master.replica import NAMESPACE, REPLICA_PREFIX, MasterReplica
+from tests.oracles import as_counter, word_counts_of_files
+
+SLOW_WORDCOUNT = '''
+import time
+import pyarrow as pa
+from framework import Count, Job, Option, Text
+from framework.text import words
+
+class SlowWordCount(Job):
+    """Word count whose map and reduce sleep, so a test can kill things mid-stage."""
+    input = Text()
+    key = "word"
+    aggregate = {"count": Count()}
+    options = [Option("--map-sleep", type=float, default=0.3), Option("--reduce-sleep", type=float, default=0.0)]
+
+    def map(self, batch):
+        time.sleep(self.args.map_sleep)
+        return pa.table({"word": words(batch.column("line"))})
+
+    def steps(self):
+        step = super().steps()[0]
+        if self.args.reduce_sleep:
+            from framework.job import Step
+            sleep = self.args.reduce_sleep
+            def slow_identity(table):
+                time.sleep(sleep)
+                return table
+            step.reduce = slow_identity
+        return [step]
+'''
+
+
+@pytest.fixture(scope="module")
+def group(ray_session):
+    return GroupClient(ensure_group(3, cluster.get_stores()))
+
+
+@pytest.fixture
+def job_file(tmp_path):
+    path = tmp_path / "slow_wordcount.py"
+    path.write_text(textwrap.dedent(SLOW_WORDCOUNT))
+    return str(path)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    files = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text("".join(f"alpha{j % 17} beta{(i + j) % 5} Ωmega{j % 3}\n" for j in range(4000)))
+        files.append(str(path))
+    return files
+
+
+def submit(group, job_file, corpus, out, args=()):
+    job_id, spec = plan_job(job_file, corpus, str(out), args=list(args), cpus=2, split_size=12_000, partitions=4)
+    assert group.call_leader("submit", job_id, spec) == {"ok": True}
+    return job_id
+
+
+def leader_index(group) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for i, h in enumerate(group.handles):
+            try:
+                if ray.get(h.info.remote(), timeout=5)["role"] == "leader":
+                    return i
+            except ray.exceptions.RayError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no leader")
+
+
+def wait_until(group, job_id, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = group.call_any("status", job_id)
+        if status and predicate(status):
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"condition not reached: {status}")
+
+
+def kill_leader(group) -> int:
+    """ray.kill the leader (it restarts from its WAL, as after a crash); returns the attempts in flight."""
+    i = leader_index(group)
+    running = ray.get(group.handles[i].status.remote())
+    in_flight = sum(s["running"] for s in running if s["status"] == "running")
+    ray.kill(group.handles[i], no_restart=False)
+    return in_flight
+
+
+def reruns(group, job_id) -> int:
+    tasks = group.call_any("commands_of", job_id)
+    return sum(t["launched"] - 1 for t in tasks.values())
+
+
+def finish_and_check(group, job_id, out, corpus):
+    status = group.wait(job_id)
+    assert status["status"] == "committed", status
+    assert as_counter(read_output(str(out))) == word_counts_of_files(corpus)
+    return status
+
+
+def test_kill_leader_mid_map(group, job_file, corpus, tmp_path):
+    job_id = submit(group, job_file, corpus, tmp_path / "out")
+    wait_until(group, job_id, lambda s: s["phase"] == "map" and s["tasks_done"] >= 2)
+    before = len(group.call_any("info")["leaders"])
+    in_flight = kill_leader(group)
+    status = finish_and_check(group, job_id, tmp_path / "out", corpus)
+    assert len(status["leaders"]) > before, "a new leader took over"
+    assert reruns(group, job_id) <= in_flight
+
+
+def test_kill_leader_mid_reduce(group, job_file, corpus, tmp_path):
+    job_id = submit(group, job_file, corpus, tmp_path / "out", ["--map-sleep", "0", "--reduce-sleep", "0.5"])
+    wait_until(group, job_id, lambda s: s["phase"] == "reduce" and s["running"] >= 1)
+    in_flight = kill_leader(group)
+    finish_and_check(group, job_id, tmp_path / "out", corpus)
+    assert reruns(group, job_id) <= in_flight
+
+
+def test_kill_a_follower(group, job_file, corpus, tmp_path):
+    job_id = submit(group, job_file, corpus, tmp_path / "out")
+    wait_until(group, job_id, lambda s: s["tasks_done"] >= 1)
+    follower = (leader_index(group) + 1) % len(group.handles)
+    ray.kill(group.handles[follower], no_restart=False)
+    finish_and_check(group, job_id, tmp_path / "out", corpus)
+    assert reruns(group, job_id) == 0
+
+
+def test_kill_the_leader_three_times(group, job_file, corpus, tmp_path):
+    job_id = submit(group, job_file, corpus, tmp_path / "out", ["--map-sleep", "0.4"])
+    in_flight = 0
+    for done in (1, 3, 5):
+        wait_until(group, job_id, lambda s, d=done: s["all_done"] >= d or s["status"] != "running")
+        in_flight += kill_leader(group)
+    finish_and_check(group, job_id, tmp_path / "out", corpus)
+    assert reruns(group, job_id) <= in_flight
+
+
+def test_two_of_three_dead_pauses_then_resumes_from_the_wal(group, job_file, corpus, tmp_path):
+    job_id = submit(group, job_file, corpus, tmp_path / "out")
+    wait_until(group, job_id, lambda s: s["tasks_done"] >= 1)
+    info = group.call_any("info")
+    survivor = leader_index(group)
+    dead = [i for i in range(len(group.handles)) if i != survivor]
+    for i in dead:
+        ray.kill(group.handles[i], no_restart=True)  # gone for good: no majority is left
+    time.sleep(1.5)
+    stalled = ray.get(group.handles[survivor].status.remote(job_id))
+    assert stalled["status"] == "running", "without a majority the job must pause, not fail or commit"
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+    # bring one replica back under its old name: it reloads its WAL from disk and restores the majority
+    i = dead[0]
+    group.handles[i] = MasterReplica.options(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE,
+                                             lifetime="detached").remote(
+        i, info["replica_ids"], info["group"], cluster.get_stores(), state_dir(), True)
+    finish_and_check(group, job_id, tmp_path / "out", corpus)
+    # and the last one, so later tests have all three
+    j = dead[1]
+    group.handles[j] = MasterReplica.options(name=f"{REPLICA_PREFIX}{j}", namespace=NAMESPACE,
+                                             lifetime="detached").remote(
+        j, info["replica_ids"], info["group"], cluster.get_stores(), state_dir(), True)
+    ray.get(group.handles[j].info.remote())
