@@ -56,8 +56,8 @@ def test_job_runs_across_nodes_from_another_process(cluster, tmp_path):
 
     # the master's log says where each task ran: more than one node did work
     code = ("import ray, json; from framework import cluster; ray.init(address=%r, namespace='paxflow'); "
-            "log = ray.get(cluster.find_master().commands.remote()); "
-            "print(json.dumps(sorted({c['result'].get('node') for c in log if c['type'] == 'TaskDone' and c['job_id'] == %r})))"
+            "tasks = cluster.find_master_group().call_any('commands_of', %r); "
+            "print(json.dumps(sorted({t['node'] for t in tasks.values()})))"
             % (cluster.address, summary["job_id"]))
     nodes = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert nodes.returncode == 0, nodes.stderr

@@ -138,7 +138,7 @@ def test_resubmitting_a_job_id_is_a_no_op():
 
 
 def test_a_new_leader_abandons_running_attempts_and_fences_them():
-    from framework.master.state import AttemptsAbandoned
+    from framework.master.state import LeaderElected
 
     state = MasterState()
     state.apply(JobSubmitted("j", make_spec(maps=2)))
@@ -147,7 +147,7 @@ def test_a_new_leader_abandons_running_attempts_and_fences_them():
     state.apply(TaskLaunched("j", "s0m00001", 0))
     state.apply(TaskDone("j", "s0m00001", 0, {"counters": {"c": 1}}))
     assert job.running_attempts() == [["s0m00000", 0]]
-    state.apply(AttemptsAbandoned("j", job.running_attempts()))
+    state.apply(LeaderElected("", 2, [5, 2], 0.0))
     assert job.runnable() == ["s0m00000"]  # runs again, and the abandoned attempt did not count as a failure
     assert job.tasks["s0m00000"].failures == []
     state.apply(TaskDone("j", "s0m00000", 0, {"counters": {"c": 100}}))  # the old attempt reports late: fenced
@@ -155,3 +155,29 @@ def test_a_new_leader_abandons_running_attempts_and_fences_them():
     state.apply(TaskLaunched("j", "s0m00000", 1))
     state.apply(TaskDone("j", "s0m00000", 1, {"counters": {"c": 1}}))
     assert job.counters() == {"c": 2}
+
+
+def test_snapshot_restore_round_trips_through_json():
+    from framework.master.state import LeaderElected, restore, snapshot
+
+    for seed in range(30):
+        rng = random.Random(seed)
+        state = MasterState()
+        state.apply(LeaderElected("", 1, [1, 1], 0.5))
+        state.apply(JobSubmitted("j", make_spec(maps=3, steps=2)))
+        job = state.jobs["j"]
+        for _ in range(rng.randint(0, 12)):  # stop somewhere mid-job
+            runnable = job.runnable()
+            if not runnable:
+                break
+            t = rng.choice(runnable)
+            state.apply(TaskLaunched("j", t, job.tasks[t].launched))
+            if rng.random() < 0.3:
+                state.apply(TaskFailed("j", t, job.tasks[t].launched - 1, "boom", "tb"))
+            else:
+                state.apply(TaskDone("j", t, job.tasks[t].launched - 1, {"counters": {"c": 1}}))
+            if job.stage_complete(job.stage):
+                state.apply(StageDone("j", job.stage))
+        copy = restore(json.loads(json.dumps(snapshot(state))))
+        assert snapshot(copy) == json.loads(json.dumps(snapshot(state)))
+        assert copy.jobs["j"].runnable() == job.runnable() and copy.leaders == state.leaders

@@ -8,6 +8,7 @@ A task gets the job spec, its JSON-safe args and the store actor handles; it fet
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Mapping, Sequence
 
 import ray
@@ -51,6 +52,7 @@ class RayBackend:
         self.ring = HashRing(sorted(self.stores))
         self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
         self._spec_refs: dict[str, ray.ObjectRef] = {}
+        self._slots, self._slots_at = 2, -1e9
 
     def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
         spec_ref = self._spec_refs.get(job.job_id)
@@ -61,8 +63,22 @@ class RayBackend:
         )
         fut = asyncio.ensure_future(_result(ref))
         self._refs[fut] = ref
-        fut.add_done_callback(lambda f: self._refs.pop(f, None))
+        fut.add_done_callback(self._forget)
         return fut
+
+    def _forget(self, fut: asyncio.Future) -> None:
+        self._refs.pop(fut, None)
+        if not fut.cancelled():
+            fut.exception()  # retrieved: an attempt abandoned by a loop that stopped is not an unhandled error
+
+    def slots(self) -> int:
+        """Twice the cluster's CPUs (re-read every few seconds, so added nodes get work): one attempt running and
+        one ready to start on each CPU."""
+        now = time.monotonic()
+        if now - self._slots_at > 5:
+            self._slots_at = now
+            self._slots = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return self._slots
 
     def cancel(self, futures: Sequence[asyncio.Future]) -> None:
         for fut in futures:

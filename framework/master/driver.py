@@ -46,6 +46,10 @@ class Backend(Protocol):
     def cancel(self, futures: Sequence["asyncio.Future[dict]"]) -> None:
         """Best-effort stop of attempts still running."""
 
+    def slots(self) -> int:
+        """How many attempts to keep in flight. Launching only what can run keeps a leader change cheap: the
+        attempts it abandons are the ones running, not a queue of every task of the stage."""
+
     async def release(self, job_id: str) -> None:
         """Free the job's shuffle data."""
 
@@ -65,7 +69,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
             if job.stage >= len(job.plan.stages):
                 await _commit(job, propose)
                 break
-            runnable = job.runnable()
+            runnable = job.runnable()[: max(0, backend.slots() - len(inflight))]
             if runnable:
                 await propose([TaskLaunched(job.job_id, t, job.tasks[t].launched) for t in runnable])
                 for t in runnable:

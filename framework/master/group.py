@@ -22,6 +22,8 @@ from framework.master.replica import NAMESPACE, REPLICA_PREFIX, MasterReplica
 DEFAULT_MASTERS = 3
 #: how long a client keeps retrying when no replica answers as leader (an election takes well under a second)
 LEADER_TIMEOUT = 30.0
+#: how long one call may take before the client tries another replica (a restarting actor does not fail fast)
+CALL_TIMEOUT = 2.0
 
 
 def state_dir() -> str:
@@ -75,12 +77,22 @@ class GroupClient:
     def _order(self) -> list[int]:
         return [self.leader] + [i for i in range(len(self.handles)) if i != self.leader]
 
-    def call_leader(self, method: str, *args: Any, timeout: float = LEADER_TIMEOUT) -> Any:
+    def _call(self, i: int, method: str, args: tuple, timeout: float) -> Any:
+        try:
+            return ray.get(getattr(self.handles[i], method).remote(*args), timeout=timeout)
+        except RayError:
+            if i == self.leader:  # try the others first next time
+                self.leader = (i + 1) % len(self.handles)
+            raise
+
+    def call_leader(self, method: str, *args: Any, timeout: float = LEADER_TIMEOUT,
+                    call_timeout: float = 60.0) -> Any:
+        """Call `method` on the leader. Leader-only calls (submit, cancel) may run long: `call_timeout` each."""
         deadline = time.monotonic() + timeout
         while True:
             for i in self._order():
                 try:
-                    answer = ray.get(getattr(self.handles[i], method).remote(*args), timeout=timeout)
+                    answer = self._call(i, method, args, call_timeout)
                 except RayError:
                     continue
                 if isinstance(answer, dict) and "leader" in answer and len(answer) == 1:
@@ -101,18 +113,22 @@ class GroupClient:
         while True:
             for i in self._order():
                 try:
-                    return ray.get(getattr(self.handles[i], method).remote(*args), timeout=timeout)
+                    return self._call(i, method, args, CALL_TIMEOUT + 1.0)
                 except RayError:
                     continue
             if time.monotonic() > deadline:
                 raise PaxflowError(f"no master replica answered within {timeout:.0f} s")
             time.sleep(0.05)
 
-    def wait(self, job_id: str, on_progress: Callable[[dict], None] | None = None, poll: float = 0.25) -> dict:
-        """Block until the job has ended; calls on_progress with each status seen."""
+    def wait(self, job_id: str, on_progress: Callable[[dict], None] | None = None, poll: float = 0.25,
+             timeout: float | None = None) -> dict:
+        """Block until the job has ended (or `timeout` passed: PaxflowError); calls on_progress with each status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.call_any("wait", job_id, poll)
             if on_progress is not None and status:
                 on_progress(status)
             if status.get("finished"):
                 return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise PaxflowError(f"job {job_id} did not end within {timeout:.0f} s; last status: {status}")

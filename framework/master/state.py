@@ -83,19 +83,15 @@ class TaskFailed(Command):
 
 
 @dataclass(frozen=True)
-class AttemptsAbandoned(Command):
-    """A new leader gives up the attempts its predecessor launched: their results can no longer reach it.
-
-    They stop counting as running (so the tasks run again) without counting as failures, and a late `TaskDone` for
-    one of them is ignored: an attempt started under an older leader can never be committed after this.
-    """
-
-    attempts: list  # [[task id, attempt], ...]
-
-
-@dataclass(frozen=True)
 class LeaderElected(Command):
-    """A replica took over as leader (group-wide: job_id is ""). Kept as the history `paxflow status` shows."""
+    """A replica took over as leader (group-wide: job_id is "").
+
+    Applying it gives up every attempt still running: they were launched by an earlier leader, so their results
+    can no longer reach the group. They run again, without counting as failures, and a late `TaskDone` for one of
+    them is ignored: an attempt started under an older leader is never committed after this point. Deciding this
+    at apply time (not when the new leader proposes) covers the slots the new leader learned only in phase 1.
+    The history is what `paxflow status` shows.
+    """
 
     replica: int = 0
     ballot: list = field(default_factory=list)
@@ -154,6 +150,7 @@ class JobState:
     error: str = ""
     details: str = ""
     usage_error: bool = False
+    abandoned: int = 0  # attempts given up at leader changes (each runs again)
 
     @property
     def max_attempts(self) -> int:
@@ -232,6 +229,7 @@ class JobState:
             "tasks_total": len(phase_tasks),
             "all_done": len(done),
             "running": sum(len(self.tasks[t].running) for t in self.tasks),
+            "abandoned": self.abandoned,
             "all_total": len(self.tasks),
             "rows_in": rows_in,
             "bytes_in": bytes_in,
@@ -255,6 +253,11 @@ class MasterState:
         if isinstance(cmd, LeaderElected):
             self.leaders.append({"replica": cmd.replica, "ballot": list(cmd.ballot), "time": cmd.time})
             del self.leaders[:-100]  # a bounded history
+            for job in self.jobs.values():
+                if job.status == RUNNING:
+                    for rec in job.tasks.values():
+                        job.abandoned += len(rec.running)
+                        rec.running.clear()
             return
         if isinstance(cmd, JobSubmitted):
             if cmd.job_id in self.jobs:  # a retried submission is applied once
@@ -298,10 +301,6 @@ class MasterState:
         rec.fatal = rec.fatal or cmd.fatal
         rec.usage = rec.usage or cmd.usage
 
-    def _apply_AttemptsAbandoned(self, job: JobState, cmd: AttemptsAbandoned) -> None:
-        for task_id, attempt in cmd.attempts:
-            job.tasks[task_id].running.discard(attempt)
-
     def _apply_StageDone(self, job: JobState, cmd: StageDone) -> None:
         if cmd.stage == job.stage and job.stage_complete(cmd.stage):
             job.stage += 1
@@ -329,7 +328,7 @@ def snapshot(state: MasterState) -> dict:
         "jobs": [
             {
                 "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
-                "error": j.error, "details": j.details, "usage_error": j.usage_error,
+                "error": j.error, "details": j.details, "usage_error": j.usage_error, "abandoned": j.abandoned,
                 "tasks": {t: {"launched": r.launched, "running": sorted(r.running), "done_attempt": r.done_attempt,
                               "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
                               "usage": r.usage}
@@ -348,7 +347,7 @@ def restore(data: Mapping[str, Any]) -> MasterState:
     for j in data["jobs"]:
         job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
                        stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
-                       usage_error=j["usage_error"])
+                       usage_error=j["usage_error"], abandoned=j.get("abandoned", 0))
         for t, r in j["tasks"].items():
             job.tasks[t] = TaskRecord(launched=r["launched"], running=set(r["running"]), done_attempt=r["done_attempt"],
                                       result=r["result"], failures=[tuple(f) for f in r["failures"]],
@@ -373,7 +372,6 @@ __all__ = [
     "TaskDone",
     "TaskFailed",
     "StageDone",
-    "AttemptsAbandoned",
     "LeaderElected",
     "snapshot",
     "restore",
