@@ -62,3 +62,44 @@ def test_job_runs_across_nodes_from_another_process(cluster, tmp_path):
     nodes = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert nodes.returncode == 0, nodes.stderr
     assert len(json.loads(nodes.stdout.strip().splitlines()[-1])) >= 2
+
+
+def _cli(*args, env=None, timeout=180):
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_detach_status_wait_and_chaos_from_other_processes(cluster, tmp_path):
+    text = tmp_path / "in.txt"
+    text.write_text("".join(f"w{j % 11} v{j % 7}\n" for j in range(20_000)))
+    wordcount = os.path.join(ROOT, "jobs", "wordcount.py")
+
+    submitted = _cli("run", wordcount, str(text), "-o", str(tmp_path / "a"), "--address", cluster.address, "--detach")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    waited = _cli("wait", job_id, "--address", cluster.address)
+    assert waited.returncode == 0, waited.stderr
+    status = _cli("status", job_id, "--address", cluster.address, "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout.strip().splitlines()[-1])
+    assert report["jobs"][0]["status"] == "committed"
+    assert sorted(r["role"] for r in report["replicas"]) == ["follower", "follower", "leader"]
+    assert as_counter(read_output_dir(tmp_path / "a")) == word_counts_of_files([str(text)])
+
+    chaos = _cli("run", wordcount, str(text), "-o", str(tmp_path / "b"), "--address", cluster.address, "--json",
+                 "--split-size", "20000", "--chaos", "kill-leader@30%", "--chaos-seed", "7")
+    assert chaos.returncode == 0, chaos.stderr
+    summary = json.loads(chaos.stdout.strip().splitlines()[-1])
+    assert [f["fault"] for f in summary["faults"]] == ["kill-leader"]
+    assert summary["leader_changes"], "the kill must show up as a leader change"
+    assert as_counter(read_output_dir(tmp_path / "b")) == word_counts_of_files([str(text)])
+
+    unknown = _cli("status", "no-such-job", "--address", cluster.address)
+    assert unknown.returncode == 2 and "no-such-job" in unknown.stderr
+
+
+def read_output_dir(path):
+    from framework.io import read_output
+
+    return read_output(str(path))
