@@ -8,7 +8,7 @@ calls to it fail at once, so they need not wait for the election timeout), recor
 gives up the old leader's in-flight attempts, whose results can no longer arrive), and resumes every running job:
 finished tasks are never run again.
 
-Transport is batched actor calls (`deliver`); a 100 ms tick timer drives elections, heartbeats, leases and resends.
+Transport is batched actor calls (`deliver`); a 50 ms tick timer drives elections, heartbeats, leases and resends.
 The WAL lives under the state directory keyed by group id and node id, so a replica restarted on another node
 finds no files and rejoins as a non-voting member until it has caught up (Paxos Made Live, 5.1).
 """
@@ -49,21 +49,20 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "paxflow"
 REPLICA_PREFIX = "paxflow-master-"
-TICK_SECONDS = 0.1
+TICK_SECONDS = 0.05
 #: take a snapshot and truncate the log every this many applied slots
 SNAPSHOT_EVERY = 2000
 
 
 def group_config(replica_ids: Sequence[int]) -> Config:
-    """Timing in 100 ms ticks: heartbeat every 3 ticks, lease 8 ticks, election timeout 10-20 ticks (1-2 s).
+    """Timing in 50 ms ticks: heartbeat every 2 ticks, lease 5 ticks, election timeout 6-12 ticks (0.3-0.6 s).
 
-    A dead leader is noticed at once, not by timeout: its followers park a call on it, which fails within
-    milliseconds of its death (`_watch_leader`), and they campaign straight away. The timeouts only cover stalls
-    and partitions, so they can be generous: on this loaded 2-core machine actor calls stall for 100+ ms, and a
-    150 ms lease deposed healthy leaders (8 elections in 5 s), while 20 Hz heartbeats cost three idle replicas
-    ~35% of a core.
+    Measured here: a replica that `ray.kill` restarts is reported to callers only ~1.1 s after its death
+    (ActorUnavailableError; 3 ms when it does not restart), so the election timeout, not death detection, bounds
+    failover: 0.3-0.6 s keeps it near the 0.5 s goal. Shorter leases deposed healthy leaders on this loaded 2-core
+    machine (8 elections in 5 s at 150 ms), and heartbeats every tick cost three idle replicas ~35% of a core.
     """
-    return Config(tuple(replica_ids), election_ticks_min=10, election_ticks_max=20, heartbeat_ticks=3, lease_ticks=8,
+    return Config(tuple(replica_ids), election_ticks_min=6, election_ticks_max=12, heartbeat_ticks=2, lease_ticks=5,
                   window=16, max_batch=64, resend_ticks=3)
 
 
@@ -175,8 +174,8 @@ class MasterReplica:
     # ---- leadership ---------------------------------------------------------------------------------------------
 
     def _watch_leader(self) -> None:
-        """Keep one call parked on the leader: when the leader's process dies the call fails within milliseconds,
-        and this follower campaigns at once instead of waiting out its election timeout."""
+        """Keep one call parked on the leader: when the leader's actor dies for good the call fails within
+        milliseconds, and this follower campaigns at once instead of waiting out its election timeout."""
         hint = self.core.leader_hint()
         if hint is None or hint == self.id or self.watching == hint:
             return
@@ -323,6 +322,28 @@ class MasterReplica:
         self._ensure_started()
         return {**self.core.status(), "node": self.node, "leaders": self.state.leaders, "wal": self.dir,
                 "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers)}
+
+    async def probe(self, count: int = 1, concurrency: int = 1) -> Any:
+        """Replicate `count` no-op commands, `concurrency` at a time; the seconds each took to be chosen and applied.
+
+        For benchmarks and health checks (a no-op is a JobCancelled of a job that does not exist). Answers
+        {"leader": hint} when not the leader."""
+        self._ensure_started()
+        if not self.core.is_leader():
+            return {"leader": self.core.leader_hint()}
+        latencies: list[float] = []
+
+        async def one(i: int) -> None:
+            started = time.perf_counter()
+            await self._propose([JobCancelled(f"probe-{self.client_id}-{i}", "probe")])
+            latencies.append(time.perf_counter() - started)
+
+        try:
+            for start in range(0, count, concurrency):
+                await asyncio.gather(*(one(i) for i in range(start, min(count, start + concurrency))))
+        except NotLeaderError as e:
+            return {"leader": e.hint}
+        return latencies
 
     async def commands_of(self, job_id: str) -> dict:
         """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
