@@ -45,7 +45,7 @@ def commit_latency(replicas: int, fsync: bool, count: int) -> dict:
     group.call_leader("probe", 20, 1)  # warm up: elected, WALs open
     serial = group.call_leader("probe", count, 1)
     started = time.perf_counter()
-    pipelined = group.call_leader("probe", count, 32)
+    group.call_leader("probe", count, 32)
     wall = time.perf_counter() - started
     return {"bench": "master_commit", "replicas": replicas, "fsync": fsync, "commands": count,
             "latency_ms_p50": round(1000 * statistics.median(serial), 2), "latency_ms_p99": round(1000 * pct(serial, 0.99), 2),

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Sequence
 
-from framework.errors import JobFailed, PaxflowError, UsageError
+from framework.errors import JobFailed, UsageError
 from framework.job import Job, _QuietParser
 
 PREVIEW_ROWS = 20

@@ -53,8 +53,6 @@ class JobFailed(PaxflowError):
     `cause` is the one-line reason; `details` the user's traceback (with the step and input split named).
     """
 
-    exit_code = 1
-
     def __init__(self, message: str, details: str = "", *, usage: bool = False):
         self.details = details
         self.usage = usage  # True when the failure was bad input discovered mid-job (exit code 2)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import textwrap
 
-import pyarrow.parquet as pq
 import pytest
 
 from framework.client import run

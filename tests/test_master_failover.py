@@ -4,7 +4,6 @@ that were in flight at each kill."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 import time
 

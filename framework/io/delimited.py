@@ -18,7 +18,7 @@ from framework.errors import InputError, UsageError
 from framework.io.formats import InputFormat, schema_from_option, schema_to_text
 from framework.io.lines import BLOCK_BYTES
 from framework.io.normalize import normalize_schema, normalize_types
-from framework.io.paths import FileEntry, compression_of, resolve
+from framework.io.paths import FileEntry, compression_of, resolve, read_error
 from framework.io.splits import Split
 
 
@@ -111,12 +111,8 @@ class Csv(InputFormat, name="csv"):
                 problem = f"expected {row.expected_columns} fields, found {row.actual_columns}: {_clip(row.text)}"
                 raise InputError(split.path, problem, line=self._physical_line(split, row.number)) from None
             raise InputError(split.path, _clean(str(e))) from None
-        except FileNotFoundError:
-            raise InputError(split.path, "no such file or directory") from None
-        except PermissionError:
-            raise InputError(split.path, "permission denied") from None
         except OSError as e:
-            raise InputError(split.path, f"cannot read: {e}") from None
+            raise read_error(split.path, e) from None
 
     def _physical_line(self, split: Split, row_number: int | None) -> int | None:
         """The file line where pyarrow's row `row_number` starts (error path only).

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from framework.errors import InputError
-from framework.io.paths import FileEntry, compression_of, resolve
+from framework.io.paths import FileEntry, compression_of, resolve, read_error
 from framework.io.splits import Split
 
 BLOCK_BYTES = 32 << 20  # bytes handed to the parser at a time (one record batch per block for Text)
@@ -61,12 +61,8 @@ def iter_line_blocks(split: Split, block_bytes: int | None = None) -> Iterator[t
         else:
             with fs.open_input_file(inner) as f:
                 yield from _range_blocks(f, split, block)
-    except FileNotFoundError:
-        raise InputError(split.path, "no such file or directory") from None
-    except PermissionError:
-        raise InputError(split.path, "permission denied") from None
     except OSError as e:
-        raise InputError(split.path, f"cannot read: {e}") from None
+        raise read_error(split.path, e) from None
 
 
 def _range_blocks(f: pa.NativeFile, split: Split, block: int) -> Iterator[tuple[int, pa.Buffer]]:

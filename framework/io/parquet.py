@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from framework.errors import InputError, UsageError
 from framework.io.formats import InputFormat
 from framework.io.normalize import normalize_schema, normalize_type, normalize_types
-from framework.io.paths import FileEntry, resolve
+from framework.io.paths import FileEntry, resolve, read_error
 from framework.io.splits import Split
 
 BATCH_BYTES = 32 << 20  # aim for record batches of about this many (uncompressed) bytes
@@ -91,14 +91,9 @@ def _metadata(path: str) -> tuple[pq.FileMetaData, pa.Schema]:
 
 
 def _input_error(path: str, e: Exception) -> InputError:
-    if isinstance(e, FileNotFoundError):
-        return InputError(path, "no such file or directory")
-    if isinstance(e, PermissionError):
-        return InputError(path, "permission denied")
-    message = " ".join(str(e).split())
     if isinstance(e, pa.ArrowInvalid):
-        return InputError(path, f"not a readable Parquet file: {message}")
-    return InputError(path, f"cannot read: {message}")
+        return InputError(path, f"not a readable Parquet file: {' '.join(str(e).split())}")
+    return read_error(path, e)
 
 
 def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int) -> list[Split]:

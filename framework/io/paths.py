@@ -270,3 +270,12 @@ def _translate(comp: str) -> str:
         else:
             out.append(re.escape(c))
     return "".join(out)
+
+
+def read_error(path: str, e: OSError) -> InputError:
+    """The one-line InputError for a file that could not be read."""
+    if isinstance(e, FileNotFoundError):
+        return InputError(path, "no such file or directory")
+    if isinstance(e, PermissionError):
+        return InputError(path, "permission denied")
+    return InputError(path, f"cannot read: {' '.join(str(e).split())}")

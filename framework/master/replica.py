@@ -42,7 +42,7 @@ from framework.master.state import (
     restore,
     snapshot,
 )
-from framework.paxos import Applied, Config, FileStorage, Rejected, Replica
+from framework.paxos import Applied, Config, FileStorage, Replica
 from framework.paxos.codec import message_from_json, message_to_json
 
 log = logging.getLogger(__name__)
