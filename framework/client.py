@@ -267,10 +267,11 @@ def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, mas
 
 
 def leader_changes(leaders: list[dict], since: float) -> list[dict]:
-    """The leader elections during a job: seconds after submission, old and new replica."""
+    """The leader changes during a job: seconds after submission, old and new replica (a new group's first
+    election is not a change)."""
     changes = []
     for before, after in zip([None] + leaders[:-1], leaders):
-        if after["time"] >= since:
+        if after["time"] >= since and before is not None:
             changes.append({"t": round(after["time"] - since, 3), "old": before["replica"] if before else None,
                             "new": after["replica"]})
     return changes
