@@ -69,12 +69,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
             if job.stage >= len(job.plan.stages):
                 await _commit(job, propose)
                 break
-            runnable = job.runnable()[: max(0, backend.slots() - len(inflight))]
-            if runnable:
-                await propose([TaskLaunched(job.job_id, t, job.tasks[t].launched) for t in runnable])
-                for t in runnable:
-                    attempt = job.tasks[t].launched - 1
-                    inflight[backend.launch(job, t, attempt)] = (t, attempt)
+            await _launch(job, backend, propose, inflight, [])
             if not inflight:
                 await asyncio.sleep(0.01)  # nothing to wait on: another actor's proposal must move the state
                 continue
@@ -88,7 +83,8 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                     log.info("job %s task %s attempt %d failed: %s", job.job_id, task_id, attempt, e)
                     commands.append(TaskFailed(job.job_id, task_id, attempt, str(e), e.details, e.fatal, e.usage))
             if commands:
-                await propose(commands)
+                # one replicated round trip, not two: the results, and the launches into the slots they freed
+                await _launch(job, backend, propose, inflight, commands)
     finally:
         if inflight:
             backend.cancel(list(inflight))
@@ -101,6 +97,23 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                 _abort(job)
             await backend.release(job.job_id)
     return job
+
+
+async def _launch(job: JobState, backend: Backend, propose: Propose, inflight: dict,
+                  commands: list[Command]) -> None:
+    """Propose `commands` together with launches of runnable tasks into the free slots, then start those.
+
+    Runnable tasks are neither running nor done, so launching them is valid whatever `commands` (results of
+    other tasks) do; a phase the results complete gets its tasks on the next turn of the loop.
+    """
+    runnable = job.runnable()[: max(0, backend.slots() - len(inflight))]
+    launches = [TaskLaunched(job.job_id, t, job.tasks[t].launched) for t in runnable]
+    if not commands and not launches:
+        return
+    await propose(commands + launches)
+    for cmd in launches:
+        if job.tasks[cmd.task_id].launched == cmd.attempt + 1 and cmd.attempt in job.tasks[cmd.task_id].running:
+            inflight[backend.launch(job, cmd.task_id, cmd.attempt)] = (cmd.task_id, cmd.attempt)
 
 
 async def _fail(job: JobState, exhausted: tuple[str, tuple], propose: Propose) -> None:
