@@ -13,8 +13,7 @@ import ray
 from framework import cluster
 from framework.client import plan_job
 from framework.io import read_output
-from framework.master.group import GroupClient, ensure_group, state_dir
-from framework.master.replica import NAMESPACE, REPLICA_PREFIX, MasterReplica
+from framework.master.group import GroupClient, ensure_group, start_replica
 from tests.oracles import as_counter, word_counts_of_files
 
 SLOW_WORDCOUNT = '''
@@ -186,14 +185,8 @@ def test_two_of_three_dead_pauses_then_resumes_from_the_wal(group, job_file, cor
     assert stalled["status"] == "running", "without a majority the job must pause, not fail or commit"
     assert not (tmp_path / "out" / "_SUCCESS").exists()
     # bring one replica back under its old name: it reloads its WAL from disk and restores the majority
-    i = dead[0]
-    group.handles[i] = MasterReplica.options(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE,
-                                             lifetime="detached").remote(
-        i, info["replica_ids"], info["group"], cluster.get_stores(), state_dir(), True)
+    group.handles[dead[0]] = start_replica(dead[0], info["replica_ids"], info["group"], cluster.get_stores())
     finish_and_check(group, job_id, tmp_path / "out", corpus)
     # and the last one, so later tests have all three
-    j = dead[1]
-    group.handles[j] = MasterReplica.options(name=f"{REPLICA_PREFIX}{j}", namespace=NAMESPACE,
-                                             lifetime="detached").remote(
-        j, info["replica_ids"], info["group"], cluster.get_stores(), state_dir(), True)
-    ray.get(group.handles[j].info.remote())
+    group.handles[dead[1]] = start_replica(dead[1], info["replica_ids"], info["group"], cluster.get_stores())
+    ray.get(group.handles[dead[1]].info.remote())

@@ -146,7 +146,7 @@ def test_a_new_leader_abandons_running_attempts_and_fences_them():
     state.apply(TaskLaunched("j", "s0m00000", 0))
     state.apply(TaskLaunched("j", "s0m00001", 0))
     state.apply(TaskDone("j", "s0m00001", 0, {"counters": {"c": 1}}))
-    assert job.running_attempts() == [["s0m00000", 0]]
+    assert job.tasks["s0m00000"].running == {0}
     state.apply(LeaderElected("", 2, [5, 2], 0.0))
     assert job.runnable() == ["s0m00000"]  # runs again, and the abandoned attempt did not count as a failure
     assert job.tasks["s0m00000"].failures == []

@@ -17,7 +17,8 @@ from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from framework.errors import PaxflowError
-from framework.master.replica import NAMESPACE, REPLICA_PREFIX, MasterReplica
+from framework.cluster import NAMESPACE
+from framework.master.replica import REPLICA_PREFIX, MasterReplica
 
 DEFAULT_MASTERS = 3
 #: how long a client keeps retrying when no replica answers as leader (an election takes well under a second)
@@ -56,15 +57,20 @@ def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
         return found
     group = uuid.uuid4().hex[:12]
     nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-    handles = []
-    for i in range(masters):
-        options: dict[str, Any] = dict(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
-                                       lifetime="detached")
-        if len(nodes) > 1:  # one replica per node where possible; soft, so a lost node's replica restarts elsewhere
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True)
-        handles.append(MasterReplica.options(**options).remote(i, list(range(masters)), group, stores, state_dir(),
-                                                               fsync))
-    return handles
+    # one replica per node where possible; soft, so a lost node's replica restarts elsewhere
+    return [start_replica(i, list(range(masters)), group, stores, fsync, nodes[i % len(nodes)] if len(nodes) > 1 else None)
+            for i in range(masters)]
+
+
+def start_replica(i: int, replica_ids: list[int], group: str, stores: dict, fsync: bool = True,
+                  node: str | None = None):
+    """Start replica `i` of `group` under its stable name (or return it if it runs); a replica started again after
+    it died reloads its WAL when it lands on the node that has it."""
+    options: dict[str, Any] = dict(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
+                                   lifetime="detached")
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+    return MasterReplica.options(**options).remote(i, replica_ids, group, stores, state_dir(), fsync)
 
 
 class GroupClient:

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import ray
 from ray.exceptions import RayError
 
+from framework.cluster import NAMESPACE
 from framework.exec.ray_tasks import RayBackend
 from framework.master.driver import drive
 from framework.master.state import (
@@ -47,7 +48,6 @@ from framework.paxos.codec import message_from_json, message_to_json
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "paxflow"
 REPLICA_PREFIX = "paxflow-master-"
 TICK_SECONDS = 0.05
 #: take a snapshot and truncate the log every this many applied slots

@@ -186,10 +186,6 @@ class JobState:
     def out_of_attempts(self, rec: TaskRecord) -> bool:
         return rec.fatal or len(rec.failures) >= self.max_attempts
 
-    def running_attempts(self) -> list[list]:
-        """[[task id, attempt], ...] of every attempt launched and not yet finished."""
-        return [[t, a] for t, rec in self.tasks.items() for a in sorted(rec.running)]
-
     def committed_maps(self, stage: int) -> dict[str, int]:
         """{map task id: the attempt whose output counts} for a stage: what its reducers may read."""
         maps, _ = self.stage_task_ids(stage)

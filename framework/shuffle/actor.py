@@ -14,7 +14,6 @@ import ray
 
 from framework.shuffle.store import Piece, ShuffleStore
 
-NAMESPACE = "paxflow"
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
