@@ -611,6 +611,17 @@ def engine_list(text: str, known: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def selected_engines(parser: argparse.ArgumentParser, args: argparse.Namespace, known: list[str]) -> list[str]:
+    """--engines (plus spark with --spark), pyarrow first as the reference; a bad name is a parser error."""
+    try:
+        names = engine_list(args.engines, known)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if args.spark and "spark" not in names:
+        names.append("spark")
+    return ["pyarrow"] + [e for e in names if e != "pyarrow"]
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3,
                         help="timed runs per engine, interleaved in rounds; the median is reported (default 3)")

@@ -229,16 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     common.begin()
-    try:
-        engines = common.engine_list(args.engines, TPCH_ENGINES)
-    except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
+    engines = common.selected_engines(parser, args, TPCH_ENGINES)
     benches = [b.strip() for b in args.bench.split(",") if b.strip()]
     if any(b not in BENCHES for b in benches):
         parser.error(f"--bench: choose from {', '.join(BENCHES)}")
-    if args.spark and "spark" not in engines:
-        engines.append("spark")
-    engines = ["pyarrow"] + [e for e in engines if e != "pyarrow"]
 
     tmp = tempfile.mkdtemp(prefix="paxflow-bench-join-")
     paxflow = common.PaxflowRunner() if "paxflow" in engines else None

@@ -258,13 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     common.begin()
-    try:
-        names = common.engine_list(args.engines, ENGINES)
-    except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
-    if args.spark and "spark" not in names:
-        names.append("spark")
-    names = ["pyarrow"] + [e for e in names if e != "pyarrow"]
+    names = common.selected_engines(parser, args, ENGINES)
 
     corpus = common.corpus(args.size, args.vocabulary, args.exponent)
     warm = common.corpus(WARMUP_SIZE, args.vocabulary, args.exponent)
