@@ -126,7 +126,13 @@ class MasterReplica:
         while self.core.has_ready():
             ready = self.core.ready()
             if ready.has_writes():
-                self.storage.persist(ready)
+                try:
+                    self.storage.persist(ready)
+                except OSError:
+                    # A replica that cannot write its WAL (full or failed disk) must not go on voting or sending:
+                    # crash, as etcd panics, so Ray restarts it and it recovers from what is on disk.
+                    log.exception("replica %s cannot persist to %s; restarting", self.id, self.dir)
+                    os._exit(1)
             outbox: dict[int, list] = defaultdict(list)
             for msg in ready.messages:
                 outbox[msg.dst].append(message_to_json(msg))
