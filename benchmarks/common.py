@@ -237,7 +237,10 @@ def init_ray() -> float:
         return 0.0
     before = _child_pids()
     started = time.perf_counter()
-    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, namespace="paxflow", log_to_driver=False)
+    from framework.cluster import local_system_config
+
+    ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False, namespace="paxflow", log_to_driver=False,
+             _system_config=local_system_config(RAY_CPUS))
     elapsed = time.perf_counter() - started
     _RAY_STARTUP[0] = elapsed
     _RAY_PIDS.update(_child_pids() - before)

@@ -29,8 +29,27 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        # address="local": a new Ray for this process, even when `ray start` left a cluster running on this machine
+        ray.init(address="local", num_cpus=num_cpus, _system_config=local_system_config(num_cpus), **kwargs)
     return time.perf_counter() - started
+
+
+def local_system_config(num_cpus: int | None = None) -> dict:
+    """Ray settings for a local Ray that Paxflow starts.
+
+    Ray kills idle task workers (after 1 s) while its worker count exceeds `num_workers_soft_limit`, which
+    defaults to the CPU count and counts actor processes too. Paxflow's master replicas and stores are such
+    actors, so with the default every idle task worker was killed and restarted within the job (measured: a
+    warm 64 MiB word count took 3.2-3.6 s with 3 replicas instead of 1.8 s, the restarts costing ~1.3 s of CPU
+    each on 2 cores). Room for the actors keeps the task workers. On a cluster started with `ray start`, set
+    RAY_num_workers_soft_limit the same way (README, "Running on a cluster").
+    """
+    cpus = num_cpus or os.cpu_count() or 1
+    return {"num_workers_soft_limit": cpus + PAXFLOW_ACTORS_HEADROOM}
+
+
+#: actor processes Paxflow may run beside the task workers: up to 5 master replicas and the stores
+PAXFLOW_ACTORS_HEADROOM = 16
 
 
 def cluster_cpus() -> int:

@@ -28,8 +28,10 @@ def ray_session():
     """The one Ray of this test session (starting Ray costs seconds: never start one per test)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="paxflow",
-             configure_logging=False)
+    from framework.cluster import local_system_config
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="paxflow",
+             configure_logging=False, _system_config=local_system_config(2))
     try:
         addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
         assert addresses == {"127.0.0.1"}, f"Ray must bind to loopback in tests, got {addresses}"

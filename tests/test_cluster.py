@@ -21,7 +21,10 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 def cluster():
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    from framework.cluster import local_system_config
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "_system_config": local_system_config(1)})
     try:
         for _ in range(2):
             c.add_node(num_cpus=1)
