@@ -1,8 +1,8 @@
 """Fault injection users can run: `--chaos kill-leader@50%` kills the master leader when the job is half done.
 
 A rehearsal of real failures (and how the failover tests drive them): `kill-leader@P%` and `kill-follower@P%`
-`ray.kill` the named master replica once P% of the job's tasks are done; the replica restarts from its WAL, as
-after a crash. Repeat the option for several faults; `--chaos-seed` picks which follower.
+`ray.kill` the named master replica once P% of the job's tasks are done; its peers start it again and it reloads
+its WAL, as after a crash. Repeat the option for several faults; `--chaos-seed` picks which follower.
 """
 
 from __future__ import annotations
@@ -59,9 +59,11 @@ class ChaosMonkey:
         import ray
 
         infos = []
-        for i, handle in enumerate(self.group.handles):
+        handles = self.group.handles
+        for i, handle in enumerate(handles):
             try:
-                infos.append((i, ray.get(handle.info.remote(), timeout=5)))
+                if handle is not None:
+                    infos.append((i, ray.get(handle.info.remote(), timeout=5)))
             except ray.exceptions.RayError:
                 continue
         leaders = [i for i, info in infos if info["role"] == "leader"]
@@ -70,5 +72,5 @@ class ChaosMonkey:
         if not targets:
             return
         victim = targets[0] if fault.kind == "kill-leader" else self.rng.choice(targets)
-        ray.kill(self.group.handles[victim], no_restart=False)
+        ray.kill(handles[victim])
         self.fired.append({"fault": fault.kind, "at": fault.at, "replica": victim, "time": time.time()})

@@ -41,6 +41,7 @@ class RunResult:
     temporary_output: bool = False
     leader_changes: list = field(default_factory=list)
     faults: list = field(default_factory=list)
+    abandoned: int = 0  # attempts given up at leader changes (each ran again)
 
     def read(self) -> pa.Table:
         """The committed output as one table."""
@@ -61,6 +62,7 @@ class RunResult:
             "counters": self.counters,
             "leader_changes": self.leader_changes,
             "faults": self.faults,
+            "abandoned_attempts": self.abandoned,
         }
 
 
@@ -263,6 +265,7 @@ def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, mas
     result = _result(job_id, spec, status, status["outputs"], wall, startup)
     result.leader_changes = leader_changes(status.get("leaders", []), submitted_at)
     result.faults = monkey.fired
+    result.abandoned = status.get("abandoned", 0)
     return result
 
 

@@ -69,12 +69,14 @@ def _status(group, ns: argparse.Namespace) -> int:
         raise UsageError(f"no job {ns.job}")
     jobs = [jobs] if isinstance(jobs, dict) else jobs
     replicas = []
-    for handle in group.handles:
+    for i, handle in enumerate(group.handles):
         try:
+            if handle is None:
+                raise ray.exceptions.ActorDiedError()
             info = ray.get(handle.info.remote(), timeout=5)
             replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering")})
         except ray.exceptions.RayError as e:
-            replicas.append({"role": "unreachable", "error": type(e).__name__})
+            replicas.append({"id": i, "role": "unreachable", "error": type(e).__name__})
     if ns.json:
         print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas}, default=list))
         return 0
@@ -82,7 +84,7 @@ def _status(group, ns: argparse.Namespace) -> int:
     print()
     for r in replicas:
         if r.get("role") == "unreachable":
-            print(f"replica ?: unreachable ({r['error']})")
+            print(f"replica {r['id']}: unreachable ({r['error']}; its peers start it again)")
         else:
             print(f"replica {r['id']}: {r['role']:<9} ballot {tuple(r['ballot'])} applied {r['applied']} "
                   f"node {r['node'][:12]}{' (recovering)' if r['recovering'] else ''}")

@@ -1,6 +1,6 @@
 """The Paxos master group on a real Ray: kill the leader (mid-map, mid-reduce, three times), a follower, or two of
 three replicas, and the job still commits the same output as without faults, re-running at most the attempts
-that were in flight at each kill."""
+that were in flight at each kill. Killed replicas are started again by their peers and reload their WALs."""
 
 from __future__ import annotations
 
@@ -97,9 +97,26 @@ def wait_until(group, job_id, predicate, timeout=60):
     raise AssertionError(f"condition not reached: {status}")
 
 
-def kill_leader(group) -> None:
-    """ray.kill the leader; it restarts from its WAL, as after a crash."""
-    ray.kill(group.handles[leader_index(group)], no_restart=False)
+def kill_leader(group) -> int:
+    """ray.kill the leader, as a crash would; its peers start it again. Returns its index."""
+    i = leader_index(group)
+    ray.kill(group.handles[i])
+    return i
+
+
+def wait_restarted(group, i, timeout=60) -> dict:
+    """Replica i's info once it runs again after a kill (a new incarnation, started by a peer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        handle = group.handles[i]
+        try:
+            info = ray.get(handle.info.remote(), timeout=5) if handle is not None else None
+        except ray.exceptions.RayError:
+            info = None
+        if info and info["recreated"]:
+            return info
+        time.sleep(0.1)
+    raise AssertionError(f"replica {i} was not started again")
 
 
 def reruns(group, job_id) -> int:
@@ -142,9 +159,11 @@ def test_kill_leader_mid_map(group, job_file, corpus, tmp_path):
     wait_until(group, job_id, lambda s: s["phase"] == "map" and s["tasks_done"] >= 2)
     before = len(group.call_any("info")["leaders"])
     done = done_tasks(group, job_id)
-    kill_leader(group)
+    killed = kill_leader(group)
     status = finish_and_check(group, job_id, tmp_path / "out", corpus, kills=1, done_before=done)
     assert len(status["leaders"]) > before, "a new leader took over"
+    info = wait_restarted(group, killed)
+    assert not info["recovering"], "started on its node again, it reloaded its WAL (no lost-disk recovery)"
 
 
 def test_kill_leader_mid_reduce(group, job_file, corpus, tmp_path):
@@ -159,8 +178,9 @@ def test_kill_a_follower(group, job_file, corpus, tmp_path):
     job_id = submit(group, job_file, corpus, tmp_path / "out")
     wait_until(group, job_id, lambda s: s["tasks_done"] >= 1)
     follower = (leader_index(group) + 1) % len(group.handles)
-    ray.kill(group.handles[follower], no_restart=False)
+    ray.kill(group.handles[follower])
     finish_and_check(group, job_id, tmp_path / "out", corpus)  # no leader change: nothing runs twice
+    wait_restarted(group, follower)
 
 
 def test_kill_the_leader_three_times(group, job_file, corpus, tmp_path):
@@ -178,15 +198,21 @@ def test_two_of_three_dead_pauses_then_resumes_from_the_wal(group, job_file, cor
     info = group.call_any("info")
     survivor = leader_index(group)
     dead = [i for i in range(len(group.handles)) if i != survivor]
-    for i in dead:
-        ray.kill(group.handles[i], no_restart=True)  # gone for good: no majority is left
-    time.sleep(1.5)
-    stalled = ray.get(group.handles[survivor].status.remote(job_id))
-    assert stalled["status"] == "running", "without a majority the job must pause, not fail or commit"
-    assert not (tmp_path / "out" / "_SUCCESS").exists()
-    # bring one replica back under its old name: it reloads its WAL from disk and restores the majority
-    group.handles[dead[0]] = start_replica(dead[0], info["replica_ids"], info["group"], cluster.get_stores())
-    finish_and_check(group, job_id, tmp_path / "out", corpus)
-    # and the last one, so later tests have all three
-    group.handles[dead[1]] = start_replica(dead[1], info["replica_ids"], info["group"], cluster.get_stores())
-    ray.get(group.handles[dead[1]].info.remote())
+    handles = group.handles
+    ray.get(handles[survivor].set_healing.remote(False))  # so the two stay dead until this test starts them
+    try:
+        for i in dead:
+            ray.kill(handles[i])  # no majority is left
+        time.sleep(1.5)
+        stalled = ray.get(handles[survivor].status.remote(job_id))
+        assert stalled["status"] == "running", "without a majority the job must pause, not fail or commit"
+        assert not (tmp_path / "out" / "_SUCCESS").exists()
+        # bring one replica back under its old name: it reloads its WAL from disk and restores the majority
+        back = start_replica(dead[0], info["replica_ids"], info["group"], cluster.get_stores(), recreated=True)
+        assert not ray.get(back.info.remote())["recovering"], "it found its WAL"
+        finish_and_check(group, job_id, tmp_path / "out", corpus)
+    finally:
+        ray.get(handles[survivor].set_healing.remote(True))
+        # and the last one, so later tests have all three
+        start_replica(dead[1], info["replica_ids"], info["group"], cluster.get_stores(), recreated=True)
+        wait_restarted(group, dead[1])

@@ -2,7 +2,8 @@
 
 Replicas are detached, named Ray actors (`paxflow-master-0` .. `-N-1`, namespace `paxflow`), so any process on
 the cluster finds them. Calls go to the replica believed to lead; a replica that is not the leader answers with a
-hint, and a dead one is skipped, so a client rides through a failover by retrying.
+hint, and a dead one is skipped (and looked up again by name, as its peers start it again), so a client rides
+through a failover by retrying.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import uuid
 from typing import Any, Callable
 
 import ray
-from ray.exceptions import RayError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray.exceptions import ActorDiedError, RayError
 
 from framework.errors import PaxflowError
 from framework.cluster import NAMESPACE
-from framework.master.replica import REPLICA_PREFIX, MasterReplica
+from framework.master.replica import REPLICA_PREFIX, spawn_replica
 
 DEFAULT_MASTERS = 3
 #: how long a client keeps retrying when no replica answers as leader (an election takes well under a second)
@@ -37,15 +37,29 @@ def replica_names(n: int) -> list[str]:
     return [f"{REPLICA_PREFIX}{i}" for i in range(n)]
 
 
+#: the most replicas a group has (--masters 1, 3 or 5)
+MAX_MASTERS = 5
+
+
+def _lookup(i: int):
+    try:
+        return ray.get_actor(f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
 def existing_replicas() -> list:
-    """Handles of the group's replicas that exist on this cluster, in id order."""
-    handles = []
-    for i in range(7):
+    """Handles of the running group's replicas in id order (None for one that is down), or [] without a group."""
+    found = [_lookup(i) for i in range(MAX_MASTERS)]
+    for handle in found:
+        if handle is None:
+            continue
         try:
-            handles.append(ray.get_actor(f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE))
-        except ValueError:
-            break
-    return handles
+            ids = ray.get(handle.info.remote(), timeout=CALL_TIMEOUT)["replica_ids"]
+        except RayError:
+            continue
+        return [found[i] for i in ids]
+    return []
 
 
 def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
@@ -63,32 +77,59 @@ def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
 
 
 def start_replica(i: int, replica_ids: list[int], group: str, stores: dict, fsync: bool = True,
-                  node: str | None = None):
-    """Start replica `i` of `group` under its stable name (or return it if it runs); a replica started again after
-    it died reloads its WAL when it lands on the node that has it."""
-    options: dict[str, Any] = dict(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
-                                   lifetime="detached")
-    if node is not None:
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
-    return MasterReplica.options(**options).remote(i, replica_ids, group, stores, state_dir(), fsync)
+                  node: str | None = None, recreated: bool = False):
+    """Start replica `i` of `group` under its stable name (or return it if it runs); see `spawn_replica`."""
+    return spawn_replica(i, replica_ids, group, stores, state_dir(), fsync, node, recreated)
+
+
+def shutdown_group() -> None:
+    """Stop the master group for good: replicas stop restarting each other, then all are killed."""
+    handles = [h for h in existing_replicas() if h is not None]
+    for handle in handles:
+        try:
+            ray.get(handle.set_healing.remote(False), timeout=CALL_TIMEOUT)
+        except RayError:
+            pass
+    for handle in handles:
+        ray.kill(handle, no_restart=True)
+    deadline = time.monotonic() + 10
+    while any(_lookup(i) is not None for i in range(MAX_MASTERS)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class GroupClient:
     """Talks to whichever replica leads, following hints and skipping dead replicas."""
 
     def __init__(self, handles: list) -> None:
-        self.handles = list(handles)
+        self._handles = list(handles)
         self.leader = 0
 
+    @property
+    def handles(self) -> list:
+        """The replicas' current handles, looked up by name (None for one that is down): a replica that died and
+        was started again is a new actor under the same name."""
+        self._handles = [_lookup(i) for i in range(len(self._handles))]
+        return list(self._handles)
+
+    def handle(self, i: int):
+        if self._handles[i] is None:
+            self._handles[i] = _lookup(i)
+        return self._handles[i]
+
     def _order(self) -> list[int]:
-        return [self.leader] + [i for i in range(len(self.handles)) if i != self.leader]
+        return [self.leader] + [i for i in range(len(self._handles)) if i != self.leader]
 
     def _call(self, i: int, method: str, args: tuple, timeout: float) -> Any:
+        handle = self.handle(i)
         try:
-            return ray.get(getattr(self.handles[i], method).remote(*args), timeout=timeout)
-        except RayError:
+            if handle is None:
+                raise ActorDiedError()
+            return ray.get(getattr(handle, method).remote(*args), timeout=timeout)
+        except RayError as e:
+            if isinstance(e, ActorDiedError):
+                self._handles[i] = None  # look it up by name next time: its peers start it again
             if i == self.leader:  # try the others first next time
-                self.leader = (i + 1) % len(self.handles)
+                self.leader = (i + 1) % len(self._handles)
             raise
 
     def call_leader(self, method: str, *args: Any, timeout: float = LEADER_TIMEOUT,
@@ -103,14 +144,14 @@ class GroupClient:
                     continue
                 if isinstance(answer, dict) and "leader" in answer and len(answer) == 1:
                     hint = answer["leader"]
-                    if hint is not None and 0 <= hint < len(self.handles):
+                    if hint is not None and 0 <= hint < len(self._handles):
                         self.leader = hint
                     continue
                 self.leader = i
                 return answer
             if time.monotonic() > deadline:
                 raise PaxflowError(f"no master replica answered as leader within {timeout:.0f} s "
-                                   f"(is a majority of the {len(self.handles)} replicas alive?)")
+                                   f"(is a majority of the {len(self._handles)} replicas alive?)")
             time.sleep(0.05)
 
     def call_any(self, method: str, *args: Any, timeout: float = LEADER_TIMEOUT) -> Any:

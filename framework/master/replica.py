@@ -3,10 +3,16 @@ scheduling loops.
 
 N replicas (default 3) form the master group. Every job-state change is proposed by the leader, chosen by a
 majority, written to each replica's WAL and applied to every replica's `MasterState` in the same order; the
-leader acts on a change only once it is applied. When the leader dies, another replica wins phase 1 (its followers'
-calls to it fail at once, so they need not wait for the election timeout), records `LeaderElected` (which
-gives up the old leader's in-flight attempts, whose results can no longer arrive), and resumes every running job:
-finished tasks are never run again.
+leader acts on a change only once it is applied. When the leader dies, another replica wins phase 1, records
+`LeaderElected` (which gives up the old leader's in-flight attempts, whose results can no longer arrive), and
+resumes every running job: finished tasks are never run again.
+
+Death is detected, not timed out: every replica keeps a call parked on each peer (`hold`), and Ray fails it within
+milliseconds of the peer's death. Replicas are therefore actors Ray does not restart (a restarting actor's callers
+hear of it only ~1.1 s later, measured here); instead the replica that sees a peer die starts it again under its
+name, where it reloads its WAL (`heal`). The election timeout (0.8-1.6 s) is left for what a dead process does not
+show: a hung or partitioned leader. That lets heartbeats be sparse (every 250 ms), which matters on a small
+machine: three replicas heartbeating every 100 ms took ~20% of a core from the job's tasks.
 
 Transport is batched actor calls (`deliver`); a 50 ms tick timer drives elections, heartbeats, leases and resends.
 The WAL lives under the state directory keyed by group id and node id, so a replica restarted on another node
@@ -25,7 +31,8 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorDiedError, RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from framework.cluster import NAMESPACE
 from framework.exec.ray_tasks import RayBackend
@@ -52,18 +59,36 @@ REPLICA_PREFIX = "paxflow-master-"
 TICK_SECONDS = 0.05
 #: take a snapshot and truncate the log every this many applied slots
 SNAPSHOT_EVERY = 2000
+#: how long a parked `hold` call waits before it is renewed
+HOLD_SECONDS = 2.0
+#: the least time between two restarts of the same peer (a replica that crashes at start must not spin)
+HEAL_BACKOFF_S = 2.0
 
 
 def group_config(replica_ids: Sequence[int]) -> Config:
-    """Timing in 50 ms ticks: heartbeat every 2 ticks, lease 5 ticks, election timeout 6-12 ticks (0.3-0.6 s).
+    """Timing in 50 ms ticks: heartbeat every 5 ticks, lease 12 ticks, election timeout 16-32 ticks (0.8-1.6 s).
 
-    Measured here: a replica that `ray.kill` restarts is reported to callers only ~1.1 s after its death
-    (ActorUnavailableError; 3 ms when it does not restart), so the election timeout, not death detection, bounds
-    failover: 0.3-0.6 s keeps it near the 0.5 s goal. Shorter leases deposed healthy leaders on this loaded 2-core
-    machine (8 elections in 5 s at 150 ms), and heartbeats every tick cost three idle replicas ~35% of a core.
+    A dead leader is noticed through its failed `hold` calls within milliseconds, so these only bound how long a
+    hung or cut-off leader holds the group up. Shorter leases deposed healthy leaders on this loaded 2-core
+    machine (8 elections in 5 s at 150 ms).
     """
-    return Config(tuple(replica_ids), election_ticks_min=6, election_ticks_max=12, heartbeat_ticks=2, lease_ticks=5,
-                  window=16, max_batch=64, resend_ticks=3)
+    return Config(tuple(replica_ids), election_ticks_min=16, election_ticks_max=32, heartbeat_ticks=5,
+                  lease_ticks=12, window=16, max_batch=64, resend_ticks=3)
+
+
+def spawn_replica(i: int, replica_ids: Sequence[int], group: str, stores: Mapping[str, Any], state_dir: str,
+                  fsync: bool = True, node: str | None = None, recreated: bool = False):
+    """Start replica `i` of `group` under its stable name, or return the one running under it.
+
+    `node`: where to start it (soft: elsewhere if that node is gone). `recreated`: it ran before, so finding no WAL
+    means its disk was lost (it then rejoins non-voting); a replica started again on its old node reloads its WAL.
+    """
+    options: dict[str, Any] = dict(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
+                                   lifetime="detached")
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+    return MasterReplica.options(**options).remote(i, list(replica_ids), group, dict(stores), state_dir, fsync,
+                                                   recreated)
 
 
 class NotLeaderError(Exception):
@@ -74,23 +99,24 @@ class NotLeaderError(Exception):
         self.hint = hint
 
 
-@ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=-1)
+@ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=0)
 class MasterReplica:
     """One replica of the master group. All methods run on one asyncio loop: the core is driven from one thread."""
 
     def __init__(self, replica_id: int, replica_ids: Sequence[int], group: str, stores: Mapping[str, Any],
-                 state_dir: str, fsync: bool = True) -> None:
+                 state_dir: str, fsync: bool = True, recreated: bool = False) -> None:
         ctx = ray.get_runtime_context()
         self.id = replica_id
         self.ids = list(replica_ids)
         self.group = group
         self.node = ctx.get_node_id()
+        self.state_dir, self.fsync, self.stores = state_dir, fsync, dict(stores)
         self.dir = os.path.join(state_dir, group, self.node[:16], f"replica-{replica_id}")
         self.storage = FileStorage(self.dir, fsync=fsync)
         durable = self.storage.load()
-        restarted = bool(getattr(ctx, "was_current_actor_reconstructed", False))
+        self.recreated = recreated
         self.core = Replica(group_config(self.ids), replica_id, rng=random.Random(uuid.uuid4().int), durable=durable,
-                            lost_disk=restarted)
+                            lost_disk=recreated)
         self.state = MasterState()
         self.backend = RayBackend(stores)
         self.client_id = f"replica-{replica_id}-{uuid.uuid4().hex[:8]}"  # this incarnation's proposals
@@ -102,7 +128,11 @@ class MasterReplica:
         self.started: asyncio.Task | None = None
         self.snapshot_at = 0
         self.times: dict[str, list] = {}
-        self.watching: int | None = None  # the leader whose death this follower waits to hear of
+        self.watched: set[int] = set()  # peers with a `hold` call parked on them
+        self.peer_nodes: dict[int, str] = {}  # where each peer last ran (a restart goes there, to find its WAL)
+        self.healing = True  # restart peers that die (off once the group is being shut down)
+        self.healed: dict[int, float] = {}  # peer -> when this replica last restarted it
+        self.restarts: list[dict] = []  # the peers this replica restarted
 
     # ---- the event loop ----------------------------------------------------------------------------------------
 
@@ -117,7 +147,7 @@ class MasterReplica:
             try:
                 self.core.tick()
                 self._drain()
-                self._watch_leader()
+                self._watch_peers()
             except Exception:  # a broken tick must not stop the replica
                 log.exception("replica %s tick failed", self.id)
 
@@ -179,30 +209,51 @@ class MasterReplica:
 
     # ---- leadership ---------------------------------------------------------------------------------------------
 
-    def _watch_leader(self) -> None:
-        """Keep one call parked on the leader: when the leader's actor dies for good the call fails within
-        milliseconds, and this follower campaigns at once instead of waiting out its election timeout."""
-        hint = self.core.leader_hint()
-        if hint is None or hint == self.id or self.watching == hint:
-            return
-        self.watching = hint
-        asyncio.ensure_future(self._watch(hint))
+    def _watch_peers(self) -> None:
+        """Keep one call parked on every peer: when a peer's actor dies the call fails within milliseconds. A
+        follower whose leader died campaigns at once instead of waiting out its election timeout, and the dead
+        peer is started again."""
+        for peer in self.ids:
+            if peer != self.id and peer not in self.watched:
+                self.watched.add(peer)
+                asyncio.ensure_future(self._watch(peer))
 
-    async def _watch(self, leader: int) -> None:
+    async def _watch(self, peer: int) -> None:
         try:
-            while self.core.leader_hint() == leader and leader != self.id:
-                peer = self.peers.get(leader) or ray.get_actor(f"{REPLICA_PREFIX}{leader}", namespace=NAMESPACE)
-                self.peers[leader] = peer
-                await peer.hold.remote(2.0)
-        except (RayError, ValueError):
-            if self.core.leader_hint() == leader:
-                log.warning("replica %s: leader %s is gone; campaigning", self.id, leader)
-                self.peers.pop(leader, None)
-                self.core.leader_lost(leader)
+            while True:
+                handle = self.peers.get(peer) or ray.get_actor(f"{REPLICA_PREFIX}{peer}", namespace=NAMESPACE)
+                self.peers[peer] = handle
+                self.peer_nodes[peer] = await handle.hold.remote(HOLD_SECONDS)
+        except (ActorDiedError, ValueError):  # dead, or (ValueError) no actor under its name any more
+            self.peers.pop(peer, None)
+            if self.core.leader_hint() == peer:
+                log.warning("replica %s: leader %s is gone; campaigning", self.id, peer)
+                self.core.leader_lost(peer)
                 self._drain()
+            self._heal(peer)
+        except RayError:  # unreachable for now (a node that stopped answering): Paxos' timeouts cover it
+            self.peers.pop(peer, None)
+            await asyncio.sleep(HOLD_SECONDS / 4)
         finally:
-            if self.watching == leader:
-                self.watching = None
+            self.watched.discard(peer)
+
+    def _heal(self, peer: int) -> None:
+        """Start a dead peer again under its name, on its old node if that is still there (so it finds its WAL).
+        Several replicas may try at once: the name makes it one actor."""
+        now = time.monotonic()
+        if not self.healing or now - self.healed.get(peer, -1e9) < HEAL_BACKOFF_S:
+            return
+        self.healed[peer] = now
+        node = self.peer_nodes.get(peer)
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        try:
+            spawn_replica(peer, self.ids, self.group, self.stores, self.state_dir, self.fsync,
+                          node if node in alive else None, recreated=True)
+        except Exception:  # a failed restart is retried on the next failed hold
+            log.exception("replica %s could not restart replica %s", self.id, peer)
+            return
+        self.restarts.append({"replica": peer, "time": time.time(), "node": node if node in alive else None})
+        log.warning("replica %s restarted replica %s", self.id, peer)
 
     def _check_leadership(self) -> None:
         leader = self.core.is_leader()
@@ -262,9 +313,14 @@ class MasterReplica:
 
     # ---- the actor's interface --------------------------------------------------------------------------------
 
-    async def hold(self, seconds: float) -> None:
-        """Return after `seconds`: followers park a call here to learn at once when this replica dies."""
+    async def hold(self, seconds: float) -> str:
+        """Return this replica's node after `seconds`: peers park a call here to learn at once when it dies."""
         await asyncio.sleep(seconds)
+        return self.node
+
+    async def set_healing(self, on: bool) -> None:
+        """Whether this replica starts dead peers again (off while the group is shut down)."""
+        self.healing = on
 
     async def deliver(self, batch: list) -> None:
         """Messages from a peer."""
@@ -327,7 +383,8 @@ class MasterReplica:
         """This replica: id, role, ballot, last applied slot, node; and the leader history."""
         self._ensure_started()
         return {**self.core.status(), "node": self.node, "leaders": self.state.leaders, "wal": self.dir,
-                "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers)}
+                "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers),
+                "recreated": self.recreated, "restarted_peers": self.restarts}
 
     async def probe(self, count: int = 1, concurrency: int = 1) -> Any:
         """Replicate `count` no-op commands, `concurrency` at a time; the seconds each took to be chosen and applied.
@@ -354,8 +411,8 @@ class MasterReplica:
     async def commands_of(self, job_id: str) -> dict:
         """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
         job = self.state.jobs[job_id]
-        return {t: {"launched": r.launched, "done_attempt": r.done_attempt,
-                    "node": (r.result or {}).get("node")} for t, r in job.tasks.items()}
+        return {t: {"launched": r.launched, "done_attempt": r.done_attempt, "node": (r.result or {}).get("node"),
+                    "seconds": (r.result or {}).get("seconds")} for t, r in job.tasks.items()}
 
     def _describe(self, job_id: str) -> dict:
         job = self.state.jobs[job_id]
