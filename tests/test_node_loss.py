@@ -1,0 +1,146 @@
+"""Losing a whole node of a real multi-node Ray cluster (ray.cluster_utils.Cluster): the node that hosts the master
+leader is removed mid-job, and the job still commits the fault-free output. A follower on another node takes
+over; the lost replica is started again on a surviving node, where it finds no WAL and catches up from its peers
+before it votes again.
+
+The shuffle stores are pinned to the head node here: losing a store is the shuffle's failure case, tested apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.oracles import as_counter, word_counts_of_files
+from tests.test_master_failover import SLOW_WORDCOUNT
+
+pytestmark = pytest.mark.cluster
+
+ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+SETUP = '''
+import json, sys, time
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from framework import cluster
+from framework.cluster import NAMESPACE, STORE_PREFIX
+from framework.master.group import GroupClient, ensure_group
+from framework.shuffle.actor import StoreActor
+
+cluster.ensure_ray(sys.argv[1])
+head = sys.argv[2]
+stores = {f"{STORE_PREFIX}{i}": StoreActor.options(
+    name=f"{STORE_PREFIX}{i}", namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+    scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False)).remote(f"{STORE_PREFIX}{i}") for i in range(2)}
+group = GroupClient(ensure_group(3, stores))
+group.call_leader("probe", 1, 1)
+
+def leader():
+    for h in group.handles:
+        try:
+            info = ray.get(h.info.remote(), timeout=5)
+        except ray.exceptions.RayError:
+            continue
+        if info["role"] == "leader":
+            return h, info
+    return None, None
+
+# one replica per node: if the head's replica leads, kill it once and a worker node's replica takes over
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    handle, info = leader()
+    if info is None:
+        time.sleep(0.1)
+        continue
+    if info["node"] != head:
+        print(json.dumps({"leader": info["id"], "node": info["node"], "ballot": info["ballot"]}))
+        break
+    ray.kill(handle)
+    time.sleep(1.0)
+else:
+    sys.exit(f"no leader on a worker node (head {head}): {[ray.get(h.info.remote(), timeout=5) for h in group.handles if h]}")
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    from framework.cluster import local_system_config
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "_system_config": local_system_config(1)})
+    try:
+        for _ in range(2):
+            c.add_node(num_cpus=1)
+        c.wait_for_nodes()
+        yield c
+    finally:
+        c.shutdown()
+
+
+def _cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def _status(address: str, job_id: str) -> dict:
+    proc = _cli("status", job_id, "--address", address, "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(360)
+def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
+    job = tmp_path / "slow_wordcount.py"
+    job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
+    files = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text("".join(f"gamma{j % 19} delta{(i + j) % 6} Ünïcode{j % 4}\n" for j in range(4000)))
+        files.append(str(path))
+
+    head = cluster.head_node.node_id
+    setup = subprocess.run([sys.executable, "-c", SETUP, cluster.address, head], capture_output=True, text=True,
+                           timeout=180, env=ENV)
+    assert setup.returncode == 0, setup.stderr
+    leader = json.loads(setup.stdout.strip().splitlines()[-1])
+    node = next(n for n in cluster.worker_nodes if n.node_id == leader["node"])
+
+    out = tmp_path / "out"
+    submitted = _cli("run", str(job), *files, "-o", str(out), "--address", cluster.address, "--detach",
+                     "--split-size", "12000", "--partitions", "3", "--map-sleep", "0.4")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while _status(cluster.address, job_id)["jobs"][0]["all_done"] < 2:
+        assert time.monotonic() < deadline, "the job made no progress"
+        time.sleep(0.2)
+
+    print("removing", node.node_id, "at", time.strftime("%X"))
+    cluster.remove_node(node)  # the leader's node, with its replica, its WAL and the task workers on it
+
+    waited = _cli("wait", job_id, "--address", cluster.address, "--json", timeout=240)
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert json.loads(waited.stdout.strip().splitlines()[-1])["status"] == "committed"
+    from framework.io import read_output
+
+    assert as_counter(read_output(str(out))) == word_counts_of_files(files)
+
+    # the group is whole again: the lost replica runs on a surviving node and, once caught up, votes
+    deadline = time.monotonic() + 120
+    while True:
+        replicas = _status(cluster.address, job_id)["replicas"]
+        lost = next(r for r in replicas if r.get("id") == leader["leader"])
+        roles = sorted(r["role"] for r in replicas)
+        if roles == ["follower", "follower", "leader"] and not lost.get("recovering") and lost["node"] != node.node_id:
+            break
+        assert time.monotonic() < deadline, f"the group did not heal: {replicas}"
+        time.sleep(0.5)
+    assert all(r["ballot"][0] > leader["ballot"][0] for r in replicas), "a new leader was elected"
