@@ -73,3 +73,28 @@ def test_join_engines_agree(data_dir):
             assert r["rows_per_s"] > 0
     assert len(benches[("tpch_revenue", "pyarrow")]["result"]) == 5
     assert benches[("join_x_medium", "pyarrow")]["result"]["rows"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_shuffle_records(data_dir):
+    """shuffle.py at tiny sizes: ring balance and movement records (no Ray, ~3 s); with PAXFLOW_BENCH_RAY=1 also
+    a 4 MiB store-vs-ray.put throughput run (~30 s, most of it Ray's start)."""
+    only = "balance,movement" + (",throughput" if WITH_RAY else "")
+    records = run_script("shuffle.py", ["--only", only, "--stores", "4", "16", "--partitions-per-store", "4",
+                                        "--seeds", "2", "--balance-size", "2MiB", "--bytes", "4MiB", "--runs", "1"],
+                         data_dir)
+    by_bench: dict[str, list[dict]] = {}
+    for r in records:
+        by_bench.setdefault(r["bench"], []).append(r)
+    assert len(by_bench["shuffle_balance"]) == len(by_bench["shuffle_movement"]) == 4  # 2 store counts x 2 eps
+    for r in by_bench["shuffle_balance"]:
+        assert r["partitions"] == 4 * r["stores"] and r["map_output_bytes"] > 0
+        assert r["bytes_per_store"]["max_over_mean"] >= 1.0 and r["partitions_per_store"]["max_over_mean"] >= 1.0
+        if r["eps"] is not None:  # bounded loads: no store over ceil(1.25 * mean) partitions
+            assert r["partitions_per_store"]["max"] <= -(-5 * r["partitions"] // (4 * r["stores"]))
+    for r in by_bench["shuffle_movement"]:
+        assert 0 < r["moved_join_mean"] < r["modulo_moved_join"] and 0 < r["moved_leave_mean"] <= 1
+    if WITH_RAY:
+        [r] = by_bench["shuffle_throughput"]
+        assert r["rows"] > 0 and r["store"]["mb_per_s"] > 0 and r["rayput"]["mb_per_s"] > 0
+        assert r["ratio_store_over_rayput"] > 0
