@@ -253,6 +253,10 @@ class HashRing:
         """
         return self._replicas_of(np.arange(num_partitions), num_partitions)
 
+    def replicas_for(self, partitions: np.ndarray | Sequence[int], num_partitions: int) -> np.ndarray:
+        """Shape (len(partitions), min(replicas, len(stores))): the stores (indices) holding each given partition."""
+        return self._replicas_of(np.asarray(partitions, dtype=np.int64), num_partitions)
+
     def replicas_of(self, partition: int, num_partitions: int) -> list[str]:
         """The names of the distinct stores that hold one partition, primary (`owner`) first."""
         row = self._replicas_of(np.array([partition]), num_partitions)[0]

@@ -1,23 +1,33 @@
-"""The shuffle store's bookkeeping: pieces of partitions, kept per attempt, visible only once committed.
+"""The shuffle store's bookkeeping: pieces of partitions, kept per attempt, visible only once committed, held in
+memory up to a budget and spilled to Arrow IPC files beyond it.
 
 Pure (no Ray): the store actor (framework/shuffle/actor.py) and the inline executor both use it. A piece is
 one map task attempt's rows for one partition of one dataset (`"s0"` is stage 0's shuffle, `"s0.out"` stage 0's
 reduce output that the next stage reads). Readers name the attempts that committed (from the master's state),
 so a retried or fenced attempt's pieces are never read twice.
 
-Values are opaque (Arrow tables inline; ObjectRefs owned by the store actor on Ray); sizes are passed in.
-Which store holds a partition is the job's consistent-hash ring's answer (`owners`).
+Values are opaque to the bookkeeping (Arrow tables inline; ObjectRefs owned by the store actor on Ray): the
+owner passes `to_table` / `from_table` to turn one into a table and back, which is all spilling needs. When the
+bytes held in memory pass the budget, the oldest pieces are written to one Arrow IPC file each (optionally
+compressed) and dropped from memory; a read maps the file back (zero-copy when uncompressed). A job's files go
+when the job is dropped (committed, failed or cancelled).
+
+Which stores hold a partition is the job's consistent-hash ring's answer (`placements`).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
+import shutil
 import threading
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
+import pyarrow as pa
 
 from framework.shuffle.ring import HashRing
 
@@ -25,62 +35,178 @@ from framework.shuffle.ring import HashRing
 @dataclass(frozen=True)
 class Piece:
     input: str  # which input the rows came from ("left", "input", "step:0", ...)
-    value: Any  # a pa.Table, or a reference to one
+    value: Any  # a pa.Table, a reference to one, or a SpillFile
     rows: int
     nbytes: int
 
 
-class ShuffleStore:
-    """Pieces by (job, dataset, partition) then (task, attempt). Thread-safe."""
+@dataclass(frozen=True)
+class SpillFile:
+    """Where a spilled piece's table lies on this store's local disk."""
 
-    def __init__(self) -> None:
+    path: str
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+Key = tuple[str, str, int]  # (job, dataset, partition)
+Owner = tuple[str, int]  # (task, attempt)
+
+
+class ShuffleStore:
+    """Pieces by (job, dataset, partition) then (task, attempt). Thread-safe.
+
+    `budget`: bytes to hold in memory before spilling (None: no limit); `spill_dir`: where spill files go (needed
+    with a budget); `to_table(value)` / `from_table(table)`: how a held value becomes a table and back;
+    `compression`: None, "lz4" or "zstd" for spill files (None keeps reads zero-copy).
+    """
+
+    def __init__(self, budget: int | None = None, spill_dir: str | None = None,
+                 to_table: Callable[[Any], pa.Table] = _same, from_table: Callable[[pa.Table], Any] = _same,
+                 compression: str | None = None) -> None:
+        if budget is not None and spill_dir is None:
+            raise ValueError("a memory budget needs a spill_dir")
         self._lock = threading.Lock()
-        self._data: dict[tuple[str, str, int], dict[tuple[str, int], list[Piece]]] = {}
+        self._data: dict[Key, dict[Owner, list[Piece]]] = {}
+        self._resident: OrderedDict[tuple[Key, Owner, int], int] = OrderedDict()  # in-memory pieces, oldest first
         self._bytes = 0
+        self._spilled = 0
+        self._spilled_total = 0  # bytes ever spilled (since the last configure)
+        self._peak = 0
+        self._files = itertools.count()
+        self.budget = budget
+        self.spill_dir = spill_dir
+        self.compression = compression
+        self._to_table, self._from_table = to_table, from_table
 
     def put(self, job: str, dataset: str, task: str, attempt: int, pieces: Iterable[tuple[int, Piece]]) -> int:
-        """Add one attempt's pieces ({partition, piece} pairs); returns the bytes added."""
+        """Add one attempt's pieces ({partition, piece} pairs); returns the bytes added. Spills past the budget."""
         added = 0
         with self._lock:
             for partition, piece in pieces:
-                slot = self._data.setdefault((job, dataset, partition), {})
-                slot.setdefault((task, attempt), []).append(piece)
+                key, owner = (job, dataset, partition), (task, attempt)
+                held = self._data.setdefault(key, {}).setdefault(owner, [])
+                self._resident[(key, owner, len(held))] = piece.nbytes
+                held.append(piece)
                 added += piece.nbytes
             self._bytes += added
+            self._peak = max(self._peak, self._bytes)
+            self._spill_over_budget()
         return added
 
     def get(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[Piece]:
-        """The pieces of one partition written by the committed attempts, in task order (deterministic)."""
+        """The pieces of one partition written by the committed attempts, in task order (deterministic). Spilled
+        pieces are read back from their files (as `from_table` of the mapped table)."""
         with self._lock:
             slot = self._data.get((job, dataset, partition), {})
-            return [p for (task, attempt) in sorted(slot) if committed.get(task) == attempt for p in slot[(task, attempt)]]
+            found = [p for (task, attempt) in sorted(slot) if committed.get(task) == attempt for p in slot[(task, attempt)]]
+        return [replace(p, value=self._from_table(_read_spill(p.value.path))) if isinstance(p.value, SpillFile) else p
+                for p in found]
+
+    def holds(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[str]:
+        """Which of the `committed` tasks have pieces of this partition here."""
+        with self._lock:
+            slot = self._data.get((job, dataset, partition), {})
+            return sorted({task for (task, attempt) in slot if committed.get(task) == attempt})
 
     def drop_job(self, job: str) -> int:
-        """Free everything of a job (committed, failed or cancelled); returns the bytes freed."""
+        """Free everything of a job (committed, failed or cancelled), files too; returns the bytes freed."""
         with self._lock:
             keys = [k for k in self._data if k[0] == job]
-            freed = sum(p.nbytes for k in keys for ps in self._data[k].values() for p in ps)
-            for k in keys:
-                del self._data[k]
-            self._bytes -= freed
+            freed = 0
+            for key in keys:
+                for owner, pieces in self._data.pop(key).items():
+                    for i, piece in enumerate(pieces):
+                        freed += piece.nbytes
+                        if isinstance(piece.value, SpillFile):
+                            self._spilled -= piece.nbytes
+                        else:
+                            self._bytes -= piece.nbytes
+                            self._resident.pop((key, owner, i), None)
+        if self.spill_dir is not None:
+            shutil.rmtree(os.path.join(self.spill_dir, _safe(job)), ignore_errors=True)
         return freed
+
+    def configure(self, budget: int | None) -> None:
+        """Change the memory budget (spilling at once if the new one is already exceeded); restarts the peak and
+        spilled-total counters."""
+        if budget is not None and self.spill_dir is None:
+            raise ValueError("a memory budget needs a spill_dir")
+        with self._lock:
+            self.budget = budget
+            self._peak, self._spilled_total = self._bytes, 0
+            self._spill_over_budget()
 
     def stats(self) -> dict:
         with self._lock:
-            return {"bytes_in_memory": self._bytes, "partitions": len(self._data)}
+            return {"bytes_in_memory": self._bytes, "bytes_spilled": self._spilled, "peak_bytes_in_memory": self._peak,
+                    "bytes_spilled_total": self._spilled_total, "partitions": len(self._data), "budget": self.budget,
+                    "pieces_spilled": sum(isinstance(p.value, SpillFile) for s in self._data.values()
+                                          for ps in s.values() for p in ps)}
+
+    def _spill_over_budget(self) -> None:
+        """Write the oldest in-memory pieces to files until the budget holds again (caller holds the lock)."""
+        while self.budget is not None and self._bytes > self.budget and self._resident:
+            (key, owner, i), nbytes = self._resident.popitem(last=False)
+            piece = self._data[key][owner][i]
+            path = os.path.join(self.spill_dir, _safe(key[0]),
+                                f"{_safe(key[1])}-p{key[2]}-{_safe(owner[0])}-a{owner[1]}-{next(self._files)}.arrow")
+            _write_spill(path, self._to_table(piece.value), self.compression)
+            self._data[key][owner][i] = replace(piece, value=SpillFile(path))
+            self._bytes -= nbytes
+            self._spilled += nbytes
+            self._spilled_total += nbytes
 
 
-@functools.lru_cache(maxsize=32)
-def _ring(ring_json: str) -> HashRing:
-    return HashRing.from_dict(json.loads(ring_json))
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def ring_from(ring: Mapping[str, Any]) -> HashRing:
-    """The HashRing a job's ring dict describes (cached: tasks look placements up often)."""
-    return _ring(json.dumps(ring, sort_keys=True))
+def _write_spill(path: str, table: pa.Table, compression: str | None) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    options = pa.ipc.IpcWriteOptions(compression=compression) if compression else None
+    tmp = path + ".tmp"
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+
+
+def _read_spill(path: str) -> pa.Table:
+    """The spilled table, memory-mapped: the pages are read when used, and shared with the page cache."""
+    with pa.memory_map(path, "r") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+# ---- placement --------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _ring(ring_json: str, dead: tuple[str, ...]) -> HashRing:
+    ring = HashRing.from_dict(json.loads(ring_json))
+    for name in dead:
+        if name in ring.stores and len(ring.stores) > 1:
+            ring = ring.without_store(name)
+    return ring
+
+
+def ring_from(ring: Mapping[str, Any], dead: Sequence[str] = ()) -> HashRing:
+    """The HashRing a job's ring dict describes, less the `dead` stores (cached: tasks look placements up often)."""
+    return _ring(json.dumps(ring, sort_keys=True), tuple(sorted(set(dead))))
+
+
+def placements(ring: Mapping[str, Any], dead: Sequence[str], partitions: Sequence[int],
+               num_partitions: int) -> list[list[str]]:
+    """For each partition, the stores that hold it (primary first, `replicas` of them) on the job's ring once the
+    `dead` stores are taken out: where an attempt launched while those were known dead puts its pieces. Taking
+    a store out moves its own partitions to their successors (bounded loads may shift a few more); readers look
+    each committed attempt's pieces up on the placement it was launched with, so that costs no correctness."""
+    r = ring_from(ring, dead)
+    rows = r.replicas_for(partitions, num_partitions)
+    return [[r.stores[int(i)] for i in row] for row in rows]
 
 
 def owners(ring: Mapping[str, Any], partitions: Sequence[int], num_partitions: int) -> list[str]:
-    """The store holding each partition, by the consistent-hash ring of the job."""
-    r = ring_from(ring)
-    return [r.stores[i] for i in r.owners(np.asarray(partitions, dtype=np.int64), num_partitions)]
+    """The primary store of each partition, by the consistent-hash ring of the job."""
+    return [stores[0] for stores in placements(ring, (), partitions, num_partitions)]
