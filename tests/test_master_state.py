@@ -181,3 +181,106 @@ def test_snapshot_restore_round_trips_through_json():
         copy = restore(json.loads(json.dumps(snapshot(state))))
         assert snapshot(copy) == json.loads(json.dumps(snapshot(state)))
         assert copy.jobs["j"].runnable() == job.runnable() and copy.leaders == state.leaders
+
+
+# ---- a shuffle store dies -----------------------------------------------------------------------------------
+
+from framework.master.state import FAILED, StoreLost, restore, snapshot  # noqa: E402
+from framework.plan import reduce_task_id  # noqa: E402
+from framework.shuffle.ring import HashRing  # noqa: E402
+from framework.shuffle.store import placements  # noqa: E402
+
+STORES = [f"paxflow-store-{i}" for i in range(4)]
+
+
+def ring_spec(replicas=1, maps=3, steps=1, partitions=16):
+    return {**make_spec(maps=maps, steps=steps, partitions=partitions),
+            "ring": HashRing(STORES, replicas=replicas).to_dict()}
+
+
+def finish_maps(state, job):
+    for t in job.runnable():
+        state.apply(TaskLaunched(job.job_id, t, job.tasks[t].launched))
+        state.apply(TaskDone(job.job_id, t, job.tasks[t].launched - 1, {"counters": {"c": 1}}))
+
+
+def test_a_lost_store_reruns_only_the_maps_partitions_it_held():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec()))
+    job = state.jobs["j"]
+    finish_maps(state, job)
+    assert job.maps_done(0)
+    held = [p for p, stores in enumerate(placements(job.spec["ring"], [], range(16), 16)) if stores == [STORES[1]]]
+    assert held  # the store owned some partitions
+    # one reducer ran on a partition the store did not hold, one on a partition it held
+    other = next(p for p in range(16) if p not in held)
+    for p in (other, held[0]):
+        state.apply(TaskLaunched("j", reduce_task_id(0, p), 0))
+    state.apply(StoreLost("", STORES[1]))
+    assert job.dead_stores == [STORES[1]]
+    for t in [m.task_id for m in job.plan.stages[0].maps]:
+        assert job.tasks[t].redo == held and job.tasks[t].done_attempt == 0
+    assert job.tasks[reduce_task_id(0, other)].running == {0}  # unaffected: keeps running
+    assert job.tasks[reduce_task_id(0, held[0])].running == set()  # its input is gone: given up, not failed
+    assert job.abandoned == 1 and not job.maps_done(0)
+    # the redo attempts re-send just those partitions, to the stores that are left
+    redo = job.runnable()
+    assert sorted(redo) == sorted(m.task_id for m in job.plan.stages[0].maps)
+    for t in redo:
+        state.apply(TaskLaunched("j", t, 1))
+        assert job.tasks[t].dead_at == {1: [STORES[1]]}
+        state.apply(TaskDone("j", t, 1, {"counters": {"c": 100}}))
+    assert job.maps_done(0) and job.counters() == {"c": 3}  # a redo's counters do not count again
+    sources = job.map_sources(0, held[0])
+    assert sources == [{"dead": [STORES[1]], "committed": {t: 1 for t in redo}}]
+    assert job.map_sources(0, other) == [{"dead": [], "committed": {t: 0 for t in redo}}]
+    # the state survives a snapshot, as a replica's would
+    again = restore(json.loads(json.dumps(snapshot(state))))
+    assert again.jobs["j"].map_sources(0, held[0]) == sources and again.jobs["j"].dead_stores == [STORES[1]]
+
+
+def test_with_two_replicas_one_lost_store_reruns_nothing():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(replicas=2)))
+    job = state.jobs["j"]
+    finish_maps(state, job)
+    state.apply(StoreLost("", STORES[2]))
+    assert job.maps_done(0) and not any(r.redo for r in job.tasks.values())
+    state.apply(StoreLost("", STORES[0]))  # a second one: partitions whose both stores are gone run again
+    both = [p for p, s in enumerate(placements(job.spec["ring"], [], range(16), 16)) if set(s) == {STORES[0], STORES[2]}]
+    assert all(job.tasks[m.task_id].redo == both for m in job.plan.stages[0].maps)
+
+
+def test_a_map_that_finishes_after_its_store_died_is_redone_at_once():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec()))
+    job = state.jobs["j"]
+    t = job.runnable()[0]
+    state.apply(TaskLaunched("j", t, 0))
+    state.apply(StoreLost("", STORES[3]))  # the running attempt is given up ...
+    assert job.tasks[t].running == set()
+    state.apply(TaskLaunched("j", t, 1))
+    state.apply(TaskDone("j", t, 0, {}))  # ... so its late result is fenced out
+    assert job.tasks[t].done_attempt is None
+    state.apply(TaskDone("j", t, 1, {}))  # the attempt launched knowing the store dead put nothing there
+    assert job.tasks[t].finished
+
+
+def test_losing_the_only_copy_of_an_earlier_steps_output_fails_the_job_clearly():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(steps=2, partitions=8)))
+    job = state.jobs["j"]
+    while job.stage == 0:
+        if job.stage_complete(0):
+            state.apply(StageDone("j", 0))
+        else:
+            finish_maps(state, job)
+    state.apply(StoreLost("", STORES[0]))
+    assert job.status == FAILED and "--replicas 2" in job.error and STORES[0] in job.error
+
+
+def test_a_store_not_on_the_jobs_ring_changes_nothing():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec()))
+    state.apply(StoreLost("", "paxflow-store-99"))
+    assert state.jobs["j"].dead_stores == []

@@ -1,9 +1,10 @@
 """One task attempt from start to finish, independent of where it runs.
 
 `task_args` turns the master's state into the small, JSON-safe description an attempt needs (which split or
-partition, which attempts committed upstream, output settings). `run_attempt` fetches the attempt's input, runs the
-pure task body (framework.exec.tasks), and hands its output to the shuffle store or writes a part file. Executors
-supply `fetch` and `put`, which is all that differs between in-process and Ray.
+partition, which attempts committed upstream and where they put their pieces, which stores were dead when it
+launched, output settings). `run_attempt` fetches the attempt's input, runs the pure task body
+(framework.exec.tasks), and hands its output to the shuffle stores or writes a part file. Executors supply `fetch`
+and `put`, which is all that differs between in-process and Ray.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from framework.master.state import JobState
 from framework.plan import is_reduce, partition_of, stage_of
 from framework.shuffle.store import Piece
 
-#: fetch(dataset, partition, partitions in the dataset, committed {task: attempt}) -> pieces (tables resolved)
-Fetch = Callable[[str, int, int, Mapping[str, int]], Sequence[Piece]]
+#: fetch(dataset, partition, partitions in the dataset, sources) -> pieces (tables resolved); sources are
+#: [{"dead": stores dead when those attempts launched, "committed": {task: attempt}}] (JobState.map_sources)
+Fetch = Callable[[str, int, int, Sequence[Mapping]], Sequence[Piece]]
 #: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
 Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
 
@@ -38,24 +40,29 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
     """What one attempt needs to know, read off the master's state."""
     stage = stage_of(task_id)
     plan = job.plan.stages[stage]
+    rec = job.tasks[task_id]
     args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
-            "num_partitions": plan.num_partitions, "ring": job.spec.get("ring")}
+            "num_partitions": plan.num_partitions, "ring": job.spec.get("ring"),
+            "dead_at_launch": rec.dead_at.get(attempt, []), "dead_now": list(job.dead_stores)}
     if is_reduce(task_id):
         schemas: dict[str, str] = {}
         for t in job.committed_maps(stage):
             result = job.tasks[t].result or {}
             if result.get("schema") and result["input"] not in schemas:
                 schemas[result["input"]] = result["schema"]
-        args.update(partition=partition_of(task_id), committed=job.committed_maps(stage), schemas=schemas,
+        partition = partition_of(task_id)
+        args.update(partition=partition, sources=job.map_sources(stage, partition), schemas=schemas,
                     final=plan.final, output=job.spec["output"])
     else:
         task = job.plan.map_task(task_id)
-        args.update(input=task.input, split=task.split, describe=task.describe())
+        # a redo re-sends only the partitions whose pieces died with a store
+        args.update(input=task.input, split=task.split, describe=task.describe(),
+                    only=list(rec.redo) if rec.done else None)
         if task.source_partition is not None:
             source = int(task.input.split(":", 1)[1])
             args.update(source_stage=source, source_partition=task.source_partition,
                         source_partitions=job.plan.stages[source].num_partitions,
-                        committed=job.committed_reduces(source))
+                        sources=job.reduce_sources(source, task.source_partition))
     return args
 
 
@@ -88,15 +95,17 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
         bytes_in = split.size
     else:
         pieces = fetch(output_dataset(args["source_stage"]), args["source_partition"], args["source_partitions"],
-                       args["committed"])
+                       args["sources"])
         batches = iter([p.value for p in pieces])
         bytes_in = sum(p.nbytes for p in pieces)
     out = run_map(ctx, args["stage"], args["input"], batches, args["num_partitions"], where)
+    only = None if args.get("only") is None else set(args["only"])
     put(
         shuffle_dataset(args["stage"]),
         args["task_id"],
         args["attempt"],
-        [(p, Piece(args["input"], t, t.num_rows, t.nbytes)) for p, t in out.partitions.items()],
+        [(p, Piece(args["input"], t, t.num_rows, t.nbytes)) for p, t in out.partitions.items()
+         if only is None or p in only],
     )
     out.result["bytes_in"] = bytes_in
     return out.result
@@ -116,7 +125,7 @@ def _at_least_one_batch(fmt, split: Split) -> Iterator[pa.RecordBatch]:
 
 
 def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
-    pieces = fetch(shuffle_dataset(args["stage"]), args["partition"], args["num_partitions"], args["committed"])
+    pieces = fetch(shuffle_dataset(args["stage"]), args["partition"], args["num_partitions"], args["sources"])
     by_input: dict[str, list[pa.Table]] = {}
     for piece in pieces:
         by_input.setdefault(piece.input, []).append(piece.value)

@@ -28,7 +28,8 @@ class InlineBackend:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         job_id = job.job_id
 
-        def fetch(dataset: str, partition: int, partitions: int, committed: Mapping[str, int]) -> Sequence[Piece]:
+        def fetch(dataset: str, partition: int, partitions: int, sources: Sequence[Mapping]) -> Sequence[Piece]:
+            committed = {t: a for source in sources for t, a in source["committed"].items()}
             return self.store.get(job_id, dataset, partition, committed)
 
         def put(dataset: str, task: str, attempt_: int, pieces) -> None:

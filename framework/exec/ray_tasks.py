@@ -2,7 +2,9 @@
 
 A task gets the job spec, its JSON-safe args and the store actor handles; it fetches its input from the stores
 (or reads its split), runs the pure task body, and puts its output into the stores before returning, so a
-`TaskDone` always means the data is held by a store. Ray's own retries are off: the master counts attempts.
+`TaskDone` always means the data is held by a store: by each of the partition's `replicas` stores on the job's
+ring, less the stores known dead when the attempt launched. Ray's own retries are off: the master counts
+attempts.
 """
 
 from __future__ import annotations
@@ -13,30 +15,39 @@ from typing import Any, Mapping, Sequence
 
 import ray
 from ray.exceptions import RayError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from framework.cluster import NAMESPACE
 from framework.exec.attempt import run_attempt, task_args
-from framework.exec.tasks import TaskError
+from framework.exec.tasks import InfraError, TaskError
 from framework.master.state import JobState
-from framework.shuffle.ring import HashRing
-from framework.shuffle.store import Piece, owners
+from framework.plan import is_reduce
+from framework.shuffle.store import Piece, placements
+
+
+class ShuffleDataLost(InfraError):
+    """No live store holds pieces a task needs (the master re-creates them once it hears of the store's death)."""
 
 
 @ray.remote(max_retries=0)
 def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
-    """One map or reduce attempt on a Ray worker; `stores` maps store names to actor handles."""
-    ring, num_partitions = args["ring"], args["num_partitions"]
+    """One map or reduce attempt on a Ray worker; `stores` maps the job's store names to actor handles."""
+    ring, num_partitions, dead_now = args["ring"], args["num_partitions"], set(args["dead_now"])
 
-    def fetch(dataset: str, partition: int, partitions: int, committed: Mapping[str, int]) -> list[Piece]:
-        store = stores[owners(ring, [partition], partitions)[0]]
-        listed = ray.get(store.get.remote(args["job_id"], dataset, partition, dict(committed)))
+    def fetch(dataset: str, partition: int, partitions: int, sources: Sequence[Mapping]) -> list[Piece]:
+        listed = []
+        for source in sources:  # one per placement the committed attempts were launched with
+            listed += _fetch_listing(stores, args["job_id"], dataset, partition, source["committed"],
+                                     placements(ring, source["dead"], [partition], partitions)[0], dead_now)
         tables = ray.get([refs[0] for _, refs, _, _ in listed])
         return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes), t in zip(listed, tables)]
 
     def put(dataset: str, task: str, attempt: int, pieces: Sequence[tuple[int, Piece]]) -> None:
         by_store: dict[str, list] = {}
-        names = owners(ring, [p for p, _ in pieces], num_partitions)
-        for name, (partition, piece) in zip(names, pieces):
-            by_store.setdefault(name, []).append((partition, piece.input, piece.value))
+        rows = placements(ring, args["dead_at_launch"], [p for p, _ in pieces], num_partitions)
+        for names, (partition, piece) in zip(rows, pieces):
+            for name in names:  # every replica of the partition
+                by_store.setdefault(name, []).append((partition, piece.input, piece.value))
         ray.get([stores[n].put.remote(args["job_id"], dataset, task, attempt, batch) for n, batch in by_store.items()])
 
     result = run_attempt(spec, args, fetch, put)
@@ -44,27 +55,80 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
     return result
 
 
+def _fetch_listing(stores: Mapping[str, Any], job_id: str, dataset: str, partition: int,
+                   committed: Mapping[str, int], replicas: Sequence[str], dead: set) -> list:
+    """The listing of one partition's committed pieces from the first of its replica stores that answers."""
+    if not committed:
+        return []
+    tried = []
+    for name in replicas:
+        if name in dead or name not in stores:
+            continue
+        try:
+            return ray.get(stores[name].get.remote(job_id, dataset, partition, dict(committed)))
+        except RayError as e:  # died since the attempt launched: try the next replica
+            tried.append(f"{name} ({type(e).__name__})")
+    raise ShuffleDataLost(f"no live shuffle store holds partition {partition} of {dataset} "
+                          f"(its stores: {', '.join(replicas)}; tried: {', '.join(tried) or 'none alive'})")
+
+
 class RayBackend:
     """Launches attempts as Ray tasks from inside the (async) master actor."""
 
-    def __init__(self, stores: Mapping[str, Any]) -> None:
-        self.stores = dict(stores)
-        self.ring = HashRing(sorted(self.stores))
+    def __init__(self) -> None:
         self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
         self._spec_refs: dict[str, ray.ObjectRef] = {}
+        self._stores: dict[str, dict[str, Any]] = {}  # job -> {store name: handle}
+        self._nodes: dict[str, Any] = {}  # store actor id -> ref of its stats (which name its node)
         self._slots, self._slots_at = 2, -1e9
+
+    def stores_of(self, job: JobState) -> dict[str, Any]:
+        """{name: handle} of the stores on the job's ring, looked up by name once per job (a store that died and
+        was started again by a later client is a new actor under the old name)."""
+        handles = self._stores.get(job.job_id)
+        if handles is None:
+            handles = self._stores[job.job_id] = {}
+            for name in job.spec["ring"]["stores"]:
+                try:
+                    handles[name] = handle = ray.get_actor(name, namespace=NAMESPACE)
+                except ValueError:
+                    continue  # gone: the master's store watch reports it lost
+                if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
+                    self._nodes[handle._actor_id.hex()] = handle.stats.remote()
+        return handles
 
     def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
         spec_ref = self._spec_refs.get(job.job_id)
         if spec_ref is None:  # the job's source travels once per job, not once per task
             spec_ref = self._spec_refs[job.job_id] = ray.put(job.spec["job"])
-        ref = run_task.options(name=f"{job.job_id}:{task_id}:{attempt}").remote(
-            spec_ref, task_args(job, task_id, attempt), self.stores
-        )
+        args = task_args(job, task_id, attempt)
+        options: dict[str, Any] = {"name": f"{job.job_id}:{task_id}:{attempt}"}
+        node = self._reduce_node(job, args) if is_reduce(task_id) else None
+        if node is not None:  # soft: the reducer's input is local there, but any free CPU beats waiting
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+        live = {n: h for n, h in self.stores_of(job).items() if n not in job.dead_stores}  # a dead one's handle
+        ref = run_task.options(**options).remote(spec_ref, args, live)  # may not even deserialize any more
         fut = asyncio.ensure_future(_result(ref))
         self._refs[fut] = ref
         fut.add_done_callback(self._forget)
         return fut
+
+    def _reduce_node(self, job: JobState, args: Mapping) -> str | None:
+        """The node of the store a reducer reads (most of) its partition from, where one is known."""
+        handles = self.stores_of(job)
+        for source in args["sources"]:
+            for name in placements(args["ring"], source["dead"], [args["partition"]], args["num_partitions"])[0]:
+                handle = handles.get(name)
+                if handle is None or name in args["dead_now"]:
+                    continue
+                ref = self._nodes.get(handle._actor_id.hex())
+                if ref is None or not ray.wait([ref], timeout=0)[0]:
+                    continue  # not known yet: never block the master's loop for it
+                try:
+                    return ray.get(ref)["node"]
+                except RayError:
+                    continue
+        return None
 
     def _forget(self, fut: asyncio.Future) -> None:
         self._refs.pop(fut, None)
@@ -88,10 +152,11 @@ class RayBackend:
 
     async def release(self, job_id: str) -> None:
         self._spec_refs.pop(job_id, None)
-        try:
-            await asyncio.gather(*[s.drop_job.remote(job_id) for s in self.stores.values()])
-        except RayError:
-            pass  # a store that died holds nothing of this job any more
+        for handle in self._stores.pop(job_id, {}).values():
+            try:
+                await handle.drop_job.remote(job_id)
+            except RayError:
+                pass  # a store that died holds nothing of this job any more
 
 
 async def _result(ref: ray.ObjectRef) -> dict:
@@ -102,8 +167,10 @@ async def _result(ref: ray.ObjectRef) -> dict:
         cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else None
         if isinstance(cause, TaskError):
             raise cause from None
-        raise TaskError(f"{type(cause or e).__name__}: {cause or e}", str(e)) from None
+        # Ray could not run the task (e.g. an argument would not deserialize): the cluster's failure
+        raise TaskError(f"{type(cause or e).__name__}: {cause or e}", str(e), infra=True) from None
     except asyncio.CancelledError:
         raise
     except RayError as e:  # the worker died, the task was cancelled, an object was lost: retry
-        raise TaskError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", str(e)) from None
+        raise TaskError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", str(e),
+                        infra=True) from None

@@ -35,6 +35,8 @@ Propose = Callable[[Sequence[Command]], Awaitable[None]]
 
 #: how long a failing job waits for its in-flight attempts to stop before cleaning up their output
 DRAIN_SECONDS = 30.0
+#: how long a task waits to run again after the cluster failed it (a dead node or store takes Ray a moment)
+INFRA_BACKOFF_S = 1.0
 
 
 class Backend(Protocol):
@@ -57,6 +59,8 @@ class Backend(Protocol):
 async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
     """Run a job to a terminal state (committed, failed or cancelled) and return that state."""
     inflight: dict[asyncio.Future, tuple[str, int]] = {}
+    backoff: dict[str, float] = {}  # task -> when it may run again after a failure of the cluster
+    loop = asyncio.get_running_loop()
     try:
         while job.status == RUNNING:
             exhausted = exhausted_task(job)
@@ -69,7 +73,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
             if job.stage >= len(job.plan.stages):
                 await _commit(job, propose)
                 break
-            await _launch(job, backend, propose, inflight, [])
+            await _launch(job, backend, propose, inflight, [], backoff)
             if not inflight:
                 await asyncio.sleep(0.01)  # nothing to wait on: another actor's proposal must move the state
                 continue
@@ -81,10 +85,13 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                     commands.append(TaskDone(job.job_id, task_id, attempt, fut.result()))
                 except TaskError as e:
                     log.info("job %s task %s attempt %d failed: %s", job.job_id, task_id, attempt, e)
-                    commands.append(TaskFailed(job.job_id, task_id, attempt, str(e), e.details, e.fatal, e.usage))
+                    commands.append(TaskFailed(job.job_id, task_id, attempt, str(e), e.details, e.fatal, e.usage,
+                                               getattr(e, "infra", False)))
+                    if getattr(e, "infra", False):  # give the cluster a moment to notice what died
+                        backoff[task_id] = loop.time() + INFRA_BACKOFF_S
             if commands:
                 # one replicated round trip, not two: the results, and the launches into the slots they freed
-                await _launch(job, backend, propose, inflight, commands)
+                await _launch(job, backend, propose, inflight, commands, backoff)
     finally:
         if inflight:
             backend.cancel(list(inflight))
@@ -100,13 +107,14 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
 
 
 async def _launch(job: JobState, backend: Backend, propose: Propose, inflight: dict,
-                  commands: list[Command]) -> None:
+                  commands: list[Command], backoff: dict) -> None:
     """Propose `commands` together with launches of runnable tasks into the free slots, then start those.
 
     Runnable tasks are neither running nor done, so launching them is valid whatever `commands` (results of
     other tasks) do; a phase the results complete gets its tasks on the next turn of the loop.
     """
-    runnable = job.runnable()[: max(0, backend.slots() - len(inflight))]
+    now = asyncio.get_running_loop().time()
+    runnable = [t for t in job.runnable() if backoff.get(t, 0) <= now][: max(0, backend.slots() - len(inflight))]
     launches = [TaskLaunched(job.job_id, t, job.tasks[t].launched) for t in runnable]
     if not commands and not launches:
         return
@@ -117,7 +125,7 @@ async def _launch(job: JobState, backend: Backend, propose: Propose, inflight: d
 
 
 async def _fail(job: JobState, exhausted: tuple[str, tuple], propose: Propose) -> None:
-    task_id, (attempt, error, details) = exhausted
+    task_id, (attempt, error, details, *_) = exhausted
     rec = job.tasks[task_id]
     tries = "" if rec.fatal else f" (after {len(rec.failures)} attempts)"
     await propose([JobFailed(job.job_id, f"{error}{tries}", details, usage=rec.usage)])

@@ -10,7 +10,11 @@ Rules the state enforces:
   output (and its user counters) count exactly once however often it was retried;
 - a `TaskDone` or `TaskFailed` for an attempt that is not running (never launched, or already failed) is ignored;
 - a stage's reduce tasks become runnable only when all its map tasks are done, and the next stage's maps only when
-  the stage is done.
+  the stage is done;
+- a shuffle store that dies (`StoreLost`) takes only its own share with it: each finished map task whose pieces of
+  a not yet reduced partition lay only on dead stores runs again (`redo`), re-sending just those partitions, and a
+  reducer reads each partition from where each committed attempt put it (`map_sources`). With `replicas` >= 2 a
+  partition is lost only when all its stores are, so usually nothing runs again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
-from framework.plan import JobPlan, is_reduce, map_task_id, reduce_task_id
+from framework.plan import JobPlan, is_reduce, map_task_id, reduce_task_id, stage_of
+from framework.shuffle.store import placements
 
 RUNNING, COMMITTED, FAILED, CANCELLED = "running", "committed", "failed", "cancelled"
 TERMINAL = (COMMITTED, FAILED, CANCELLED)
@@ -80,6 +85,11 @@ class TaskFailed(Command):
     details: str = ""  # the traceback
     fatal: bool = False  # bad input: retrying cannot help
     usage: bool = False  # the failure is the user's input (exit code 2)
+    infra: bool = False  # the cluster failed (a worker, node or store died): counted apart
+
+
+#: failures of the cluster (not of the task) a task may see before the job fails
+INFRA_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,15 @@ class LeaderElected(Command):
     replica: int = 0
     ballot: list = field(default_factory=list)
     time: float = 0.0  # the new leader's wall clock when it took over
+
+
+@dataclass(frozen=True)
+class StoreLost(Command):
+    """A shuffle store died (group-wide: job_id is ""). Every running job that placed data on it stops using it;
+    map output that lived only there is sent again by re-running the map tasks that made it (only the lost
+    partitions), and attempts that may have been writing to it or reading from it are given up and run again."""
+
+    store: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,13 +148,25 @@ class TaskRecord:
     running: set = field(default_factory=set)
     done_attempt: int | None = None
     result: dict | None = None
-    failures: list = field(default_factory=list)  # (attempt, error, details)
+    failures: list = field(default_factory=list)  # (attempt, error, details, infra)
     fatal: bool = False  # failed in a way no retry can mend (bad input)
     usage: bool = False  # the failure was the user's input (exit code 2)
+    redo: list = field(default_factory=list)  # partitions of a done map whose pieces were lost: to send again
+    patches: dict = field(default_factory=dict)  # partition -> the attempt that re-sent it (overrides done_attempt)
+    dead_at: dict = field(default_factory=dict)  # attempt -> the stores known dead when it launched (where non-empty)
 
     @property
     def done(self) -> bool:
         return self.done_attempt is not None
+
+    @property
+    def finished(self) -> bool:
+        """Done, with nothing lost to send again."""
+        return self.done_attempt is not None and not self.redo
+
+    def attempt_for(self, partition: int) -> int | None:
+        """The attempt whose pieces of `partition` count."""
+        return self.patches.get(partition, self.done_attempt)
 
 
 @dataclass
@@ -150,7 +181,8 @@ class JobState:
     error: str = ""
     details: str = ""
     usage_error: bool = False
-    abandoned: int = 0  # attempts given up at leader changes (each runs again)
+    abandoned: int = 0  # attempts given up at leader changes or store losses (each runs again)
+    dead_stores: list = field(default_factory=list)  # shuffle stores of this job's ring that died, in order
 
     @property
     def max_attempts(self) -> int:
@@ -162,11 +194,11 @@ class JobState:
 
     def maps_done(self, stage: int) -> bool:
         maps, _ = self.stage_task_ids(stage)
-        return all(self.tasks[t].done for t in maps)
+        return all(self.tasks[t].finished for t in maps)
 
     def stage_complete(self, stage: int) -> bool:
         maps, reduces = self.stage_task_ids(stage)
-        return all(self.tasks[t].done for t in maps + reduces)
+        return all(self.tasks[t].finished for t in maps + reduces)
 
     def current_tasks(self) -> list[str]:
         """The tasks of the current phase: the stage's maps until they are all done, then its reduces."""
@@ -180,21 +212,49 @@ class JobState:
         return [
             t
             for t in self.current_tasks()
-            if not self.tasks[t].done and not self.tasks[t].running and not self.out_of_attempts(self.tasks[t])
+            if not self.tasks[t].finished and not self.tasks[t].running and not self.out_of_attempts(self.tasks[t])
         ]
 
     def out_of_attempts(self, rec: TaskRecord) -> bool:
-        return rec.fatal or len(rec.failures) >= self.max_attempts
+        infra = sum(1 for f in rec.failures if len(f) > 3 and f[3])
+        return rec.fatal or len(rec.failures) - infra >= self.max_attempts or infra >= INFRA_ATTEMPTS
 
     def committed_maps(self, stage: int) -> dict[str, int]:
-        """{map task id: the attempt whose output counts} for a stage: what its reducers may read."""
+        """{map task id: the attempt whose output counts} for a stage (its first done attempt)."""
         maps, _ = self.stage_task_ids(stage)
         return {t: self.tasks[t].done_attempt for t in maps if self.tasks[t].done}
 
-    def committed_reduces(self, stage: int) -> dict[str, int]:
-        """{reduce task id: committed attempt} for a stage: what the next stage's maps may read."""
-        _, reduces = self.stage_task_ids(stage)
-        return {t: self.tasks[t].done_attempt for t in reduces if self.tasks[t].done}
+    def map_sources(self, stage: int, partition: int) -> list[dict]:
+        """Where a reducer of `partition` reads: [{"dead": stores dead at launch, "committed": {task: attempt}}],
+        one entry per placement the committed attempts were launched with (usually just one)."""
+        maps, _ = self.stage_task_ids(stage)
+        return _grouped((self.tasks[t].attempt_for(partition), self.tasks[t], t) for t in maps if self.tasks[t].done)
+
+    def reduce_sources(self, stage: int, partition: int) -> list[dict]:
+        """Where a map of the next stage reads reduce output partition `partition` of `stage` (as map_sources)."""
+        rec = self.tasks[reduce_task_id(stage, partition)]
+        return _grouped([(rec.done_attempt, rec, reduce_task_id(stage, partition))] if rec.done else [])
+
+    def _lost(self, stage: int, dead_at: list, partitions: list[int], dataset_partitions: int) -> list[int]:
+        """Of `partitions`, those whose every store (on the placement of an attempt launched knowing `dead_at`
+        dead) is dead now."""
+        dead = set(self.dead_stores)
+        if not dead:
+            return []
+        rows = placements(self.spec["ring"], dead_at, partitions, dataset_partitions)
+        return [p for p, stores in zip(partitions, rows) if all(s in dead for s in stores)]
+
+    def _check_map_output(self, task_id: str) -> None:
+        """Mark the partitions of a done map task whose pieces are gone (and whose reduce is not done) for redo."""
+        stage = stage_of(task_id)
+        rec = self.tasks[task_id]
+        num = self.plan.stages[stage].num_partitions
+        needed = [p for p in range(num) if not self.tasks[reduce_task_id(stage, p)].done]
+        by_attempt: dict[int, list[int]] = {}
+        for p in needed:
+            by_attempt.setdefault(rec.attempt_for(p), []).append(p)
+        lost = sorted(p for a, ps in by_attempt.items() for p in self._lost(stage, rec.dead_at.get(a, []), ps, num))
+        rec.redo = sorted(set(rec.redo) | set(lost))
 
     def counters(self) -> dict[str, int]:
         """User counters summed over the committed attempt of every task."""
@@ -236,6 +296,14 @@ class JobState:
         }
 
 
+def _grouped(entries) -> list[dict]:
+    groups: dict[tuple, dict] = {}
+    for attempt, rec, task in entries:
+        dead = tuple(rec.dead_at.get(attempt, []))
+        groups.setdefault(dead, {})[task] = attempt
+    return [{"dead": list(dead), "committed": committed} for dead, committed in sorted(groups.items())]
+
+
 class MasterState:
     """Every job the master knows, driven only by `apply(command)`."""
 
@@ -254,6 +322,12 @@ class MasterState:
                     for rec in job.tasks.values():
                         job.abandoned += len(rec.running)
                         rec.running.clear()
+            return
+        if isinstance(cmd, StoreLost):
+            for job in self.jobs.values():
+                if job.status == RUNNING and cmd.store in job.spec.get("ring", {}).get("stores", {}) \
+                        and cmd.store not in job.dead_stores:
+                    _store_lost(job, cmd.store)
             return
         if isinstance(cmd, JobSubmitted):
             if cmd.job_id in self.jobs:  # a retried submission is applied once
@@ -275,25 +349,34 @@ class MasterState:
 
     def _apply_TaskLaunched(self, job: JobState, cmd: TaskLaunched) -> None:
         rec = job.tasks[cmd.task_id]
-        if cmd.attempt != rec.launched or rec.done:
+        if cmd.attempt != rec.launched or rec.finished:
             return  # stale or duplicate launch: attempt numbers are handed out once, in order
         rec.launched += 1
         rec.running.add(cmd.attempt)
+        if job.dead_stores:
+            rec.dead_at[cmd.attempt] = list(job.dead_stores)
 
     def _apply_TaskDone(self, job: JobState, cmd: TaskDone) -> None:
         rec = job.tasks[cmd.task_id]
-        if rec.done or cmd.attempt not in rec.running:
+        if rec.finished or cmd.attempt not in rec.running:
             return  # first committed attempt wins; an attempt never launched, or already failed, is fenced out
         rec.running.discard(cmd.attempt)
-        rec.done_attempt = cmd.attempt
-        rec.result = cmd.result
+        if rec.done:  # a redo: its pieces of the lost partitions now count (its result and counters do not)
+            for p in rec.redo:
+                rec.patches[p] = cmd.attempt
+            rec.redo = []
+        else:
+            rec.done_attempt = cmd.attempt
+            rec.result = cmd.result
+        if job.dead_stores and not is_reduce(cmd.task_id):
+            job._check_map_output(cmd.task_id)  # it may have written to a store that died meanwhile
 
     def _apply_TaskFailed(self, job: JobState, cmd: TaskFailed) -> None:
         rec = job.tasks[cmd.task_id]
-        if rec.done or cmd.attempt not in rec.running:
+        if rec.finished or cmd.attempt not in rec.running:
             return
         rec.running.discard(cmd.attempt)
-        rec.failures.append((cmd.attempt, cmd.error, cmd.details))
+        rec.failures.append((cmd.attempt, cmd.error, cmd.details, cmd.infra))
         rec.fatal = rec.fatal or cmd.fatal
         rec.usage = rec.usage or cmd.usage
 
@@ -316,6 +399,40 @@ class MasterState:
         job.error = cmd.reason
 
 
+def _store_lost(job: JobState, store: str) -> None:
+    """Apply a store's death to one running job (see StoreLost)."""
+    job.dead_stores.append(store)
+    if job.stage >= len(job.plan.stages):
+        return
+    stage = job.stage
+    maps, reduces = job.stage_task_ids(stage)
+    lost: set[int] = set()
+    for t in maps:
+        rec = job.tasks[t]
+        job.abandoned += len(rec.running)  # they may be writing to the dead store: run them again
+        rec.running.clear()
+        if rec.done:
+            job._check_map_output(t)
+            lost.update(rec.redo)
+    for p in sorted(lost):  # reducers reading lost pieces cannot finish: run them once the pieces are back
+        rec = job.tasks[reduces[p]]
+        job.abandoned += len(rec.running)
+        rec.running.clear()
+    if stage > 0 and not job.maps_done(stage):
+        source = stage - 1
+        num = job.plan.stages[source].num_partitions
+        for m in job.plan.stages[stage].maps:
+            if m.source_partition is None or job.tasks[m.task_id].done:
+                continue
+            rec = job.tasks[reduce_task_id(source, m.source_partition)]
+            if job._lost(source, rec.dead_at.get(rec.done_attempt, []), [m.source_partition], num):
+                job.status = FAILED
+                job.error = (f"shuffle store {store} died holding the only copy of step {source}'s output "
+                             f"(partition {m.source_partition}) that step {stage} still reads; run the job again, "
+                             f"with --replicas 2 to survive this")
+                return
+
+
 def snapshot(state: MasterState) -> dict:
     """The whole state as JSON-safe data (a Paxos snapshot), such that restore(snapshot(s)) behaves like s."""
     return {
@@ -325,9 +442,11 @@ def snapshot(state: MasterState) -> dict:
             {
                 "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
                 "error": j.error, "details": j.details, "usage_error": j.usage_error, "abandoned": j.abandoned,
+                "dead_stores": j.dead_stores,
                 "tasks": {t: {"launched": r.launched, "running": sorted(r.running), "done_attempt": r.done_attempt,
                               "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
-                              "usage": r.usage}
+                              "usage": r.usage, "redo": r.redo, "patches": [[p, a] for p, a in r.patches.items()],
+                              "dead_at": [[a, d] for a, d in r.dead_at.items()]}
                           for t, r in j.tasks.items()},
             }
             for j in state.jobs.values()
@@ -343,11 +462,14 @@ def restore(data: Mapping[str, Any]) -> MasterState:
     for j in data["jobs"]:
         job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
                        stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
-                       usage_error=j["usage_error"], abandoned=j.get("abandoned", 0))
+                       usage_error=j["usage_error"], abandoned=j.get("abandoned", 0),
+                       dead_stores=list(j.get("dead_stores", [])))
         for t, r in j["tasks"].items():
             job.tasks[t] = TaskRecord(launched=r["launched"], running=set(r["running"]), done_attempt=r["done_attempt"],
                                       result=r["result"], failures=[tuple(f) for f in r["failures"]],
-                                      fatal=r["fatal"], usage=r["usage"])
+                                      fatal=r["fatal"], usage=r["usage"], redo=list(r.get("redo", [])),
+                                      patches={p: a for p, a in r.get("patches", [])},
+                                      dead_at={a: d for a, d in r.get("dead_at", [])})
         state.jobs[job.job_id] = job
     return state
 
@@ -356,7 +478,7 @@ def exhausted_task(job: JobState) -> tuple[str, tuple] | None:
     """A task of the current phase that ran out of attempts, with its last failure; None if there is none."""
     for t in job.current_tasks():
         rec = job.tasks[t]
-        if not rec.done and not rec.running and job.out_of_attempts(rec):
+        if not rec.finished and not rec.running and job.out_of_attempts(rec):
             return t, rec.failures[-1]
     return None
 
@@ -369,6 +491,7 @@ __all__ = [
     "TaskFailed",
     "StageDone",
     "LeaderElected",
+    "StoreLost",
     "snapshot",
     "restore",
     "JobCommitted",
