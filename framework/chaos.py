@@ -1,5 +1,8 @@
 """Fault injection users can run: `--chaos kill-leader@50%` kills the master leader when the job is half done.
 
+`kill-store@P%` kills one of the job's shuffle stores (picked by `--chaos-seed`); the job re-creates what only that
+store held (or reads it from a replica with `--replicas 2`).
+
 A rehearsal of real failures (and how the failover tests drive them): `kill-leader@P%` and `kill-follower@P%`
 `ray.kill` the named master replica once P% of the job's tasks are done; its peers start it again and it reloads
 its WAL, as after a crash. Repeat the option for several faults; `--chaos-seed` picks which follower.
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 
 from framework.errors import UsageError
 
-KINDS = ("kill-leader", "kill-follower")
+KINDS = ("kill-leader", "kill-follower", "kill-store")
 _SPEC = re.compile(r"^(?P<kind>[a-z-]+)@(?P<pct>\d+(?:\.\d+)?)%?$")
 
 
@@ -43,6 +46,7 @@ class ChaosMonkey:
     group: object  # framework.master.group.GroupClient
     seed: int = 0
     fired: list = field(default_factory=list)
+    stores: list = field(default_factory=list)  # names of the job's shuffle stores (kill-store picks one)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -57,6 +61,21 @@ class ChaosMonkey:
 
     def _fire(self, fault: Fault) -> None:
         import ray
+
+        if fault.kind == "kill-store":
+            from framework.cluster import NAMESPACE
+
+            live = []
+            for name in self.stores:
+                try:
+                    live.append((name, ray.get_actor(name, namespace=NAMESPACE)))
+                except ValueError:
+                    continue
+            if live:
+                name, handle = self.rng.choice(live)
+                ray.kill(handle)
+                self.fired.append({"fault": fault.kind, "at": fault.at, "store": name, "time": time.time()})
+            return
 
         infos = []
         handles = self.group.handles

@@ -175,6 +175,8 @@ def run(
     partitions: int | None = None,
     split_size: int | None = None,
     stores: int | None = None,
+    replicas: int = 1,
+    store_memory: int | None = None,
     masters: int | None = None,
     max_attempts: int = 3,
     job_id: str | None = None,
@@ -186,8 +188,14 @@ def run(
     """Run a job to the end and return its result; raises UsageError (bad input) or JobFailed.
 
     executor "inline" runs everything in this process and re-raises the user's own exception from map/reduce;
-    executor "ray" starts a local Ray (or joins `address`) and runs tasks there.
+    executor "ray" starts a local Ray (or joins `address`) and runs tasks there. `stores` shuffle store actors
+    hold the shuffle, each partition on `replicas` of them (placed by a consistent-hash ring), each spilling to
+    disk past `store_memory` bytes.
     """
+    if replicas < 1:
+        raise UsageError(f"--replicas must be at least 1, got {replicas}")
+    if stores is not None and stores < 1:
+        raise UsageError(f"--stores must be at least 1, got {stores}")
     if executor == "inline" and (chaos or detach):
         raise UsageError("--chaos and --detach need the Ray executor (there is no master group inline)")
     if detach and address is None:
@@ -210,7 +218,10 @@ def run(
     else:
         startup = cluster.ensure_ray(address)
         job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
-    return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach)
+    if replicas > 1 and (stores or cluster.default_store_count()) < replicas:
+        raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
+    return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach, replicas,
+                       store_memory)
 
 
 def _ray_connected() -> bool:
@@ -234,19 +245,22 @@ def _run_inline(job_id: str, spec: dict) -> RunResult:
 
 def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, masters: int | None,
                 on_progress: Callable[[dict], None] | None, chaos: Sequence[str] = (), chaos_seed: int = 0,
-                detach: bool = False) -> RunResult:
+                detach: bool = False, replicas: int = 1, store_memory: int | None = None) -> RunResult:
     from framework import cluster
     from framework.chaos import ChaosMonkey, parse_chaos
+    from framework.shuffle.ring import HashRing
 
     faults = parse_chaos(list(chaos))
-    group = cluster.get_master_group(masters, cluster.get_stores(stores))
+    handles = cluster.get_stores(stores, store_memory)
+    spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
+    group = cluster.get_master_group(masters, handles)
     started = time.perf_counter()
     submitted_at = time.time()
     group.call_leader("submit", job_id, spec)
     if detach:
         return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=startup,
                          input_bytes=spec["plan"].get("input_bytes", 0))
-    monkey = ChaosMonkey(faults, group, chaos_seed)
+    monkey = ChaosMonkey(faults, group, chaos_seed, stores=sorted(handles))
 
     def observe(status: dict) -> None:
         monkey.observe(status)

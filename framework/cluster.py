@@ -66,16 +66,34 @@ def default_store_count() -> int:
     return max(2, len(nodes))
 
 
-def get_stores(count: int | None = None) -> dict:
-    """{name: handle} of the shuffle stores paxflow-store-0 .. N-1, created where missing."""
+def get_stores(count: int | None = None, memory: int | None = None) -> dict:
+    """{name: handle} of the shuffle stores paxflow-store-0 .. N-1, created where missing (spread over the nodes),
+    each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     from framework.shuffle.actor import StoreActor
 
     count = count or default_store_count()
-    names = [f"{STORE_PREFIX}{i}" for i in range(count)]
-    return {
-        name: StoreActor.options(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached").remote(name)
-        for name in names
-    }
+    budget = memory or default_store_memory(count)
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    stores = {}
+    for i in range(count):
+        name = f"{STORE_PREFIX}{i}"
+        options: dict = dict(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached")
+        if len(nodes) > 1:  # one per node in turn (hard: Ray's soft affinity was seen to stack them on one node)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
+        stores[name] = StoreActor.options(**options).remote(name, budget)
+    ray.get([h.configure.remote(budget) for h in stores.values()])  # a store that existed gets this run's budget
+    return stores
+
+
+def default_store_memory(count: int) -> int:
+    """Half the cluster's object store memory, shared among `count` stores: the rest stays for task data."""
+    import ray
+
+    total = ray.cluster_resources().get("object_store_memory", 2 << 30)
+    return max(64 << 20, int(total / 2 / max(1, count)))
 
 
 def get_master_group(masters: int | None = None, stores: dict | None = None, fsync: bool = True):

@@ -77,8 +77,9 @@ def _status(group, ns: argparse.Namespace) -> int:
             replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering")})
         except ray.exceptions.RayError as e:
             replicas.append({"id": i, "role": "unreachable", "error": type(e).__name__})
+    stores = store_stats()
     if ns.json:
-        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas}, default=list))
+        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas, "stores": stores}, default=list))
         return 0
     _print_jobs(jobs, False)
     print()
@@ -88,7 +89,34 @@ def _status(group, ns: argparse.Namespace) -> int:
         else:
             print(f"replica {r['id']}: {r['role']:<9} ballot {tuple(r['ballot'])} applied {r['applied']} "
                   f"node {r['node'][:12]}{' (recovering)' if r['recovering'] else ''}")
+    for st in stores:
+        if "error" in st:
+            print(f"store {st['name']}: unreachable ({st['error']})")
+        else:
+            print(f"store {st['name']}: {_mib(st['bytes_in_memory'])} in memory, {_mib(st['bytes_spilled'])} spilled "
+                  f"(budget {_mib(st['budget']) if st['budget'] else 'none'}), node {st['node'][:12]}")
     return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def store_stats() -> list[dict]:
+    """Each shuffle store's bytes in memory and spilled (what `paxflow status` shows), by name."""
+    import ray
+
+    from framework.cluster import NAMESPACE, STORE_PREFIX
+
+    names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                   if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX))
+    stats = []
+    for name in names:
+        try:
+            stats.append(ray.get(ray.get_actor(name, namespace=NAMESPACE).stats.remote(), timeout=5))
+        except (ray.exceptions.RayError, ValueError) as e:
+            stats.append({"name": name, "error": type(e).__name__})
+    return stats
 
 
 def _brief(job: dict) -> dict:

@@ -22,7 +22,11 @@ from tests.test_master_failover import SLOW_WORDCOUNT
 
 pytestmark = pytest.mark.cluster
 
-ENV = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def _env() -> dict:
+    """The environment for a subprocess, read at call time (Ray's auth settings are set when a Ray starts)."""
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 SETUP = '''
 import json, sys, time
@@ -87,7 +91,36 @@ def cluster():
 
 def _cli(*args, timeout=180):
     return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+                          timeout=timeout, env=_env())
+
+
+DUMP = '''
+import json, sys
+import ray
+from framework import cluster
+cluster.ensure_ray(sys.argv[1])
+for i, h in enumerate(cluster.find_master_group().handles):
+    try:
+        info = ray.get(h.info.remote(), timeout=5) if h else None
+        print(i, json.dumps({k: info[k] for k in ("role", "ballot", "applied", "commit", "recovering", "node", "recreated", "restarted_peers")} if info else None))
+        print("   ", json.dumps(ray.get(h.status.remote(sys.argv[2]), timeout=5))[:1500])
+    except Exception as e:
+        print(i, type(e).__name__, e)
+'''
+
+
+def _wait(address: str, job_id: str, timeout: float = 200):
+    """`paxflow wait JOB`; on failure, what every replica thinks (for the report)."""
+    try:
+        waited = _cli("wait", job_id, "--address", address, "--json", timeout=timeout)
+        if waited.returncode == 0:
+            return waited
+        report = waited.stdout + waited.stderr
+    except subprocess.TimeoutExpired:
+        report = f"paxflow wait did not return within {timeout} s"
+    dump = subprocess.run([sys.executable, "-c", DUMP, address, job_id], capture_output=True, text=True,
+                          timeout=60, env=_env())
+    raise AssertionError(f"{report}\n--- replicas:\n{dump.stdout}{dump.stderr[-3000:]}")
 
 
 def _status(address: str, job_id: str) -> dict:
@@ -96,7 +129,7 @@ def _status(address: str, job_id: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(420)
 def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
     job = tmp_path / "slow_wordcount.py"
     job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
@@ -108,7 +141,7 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
 
     head = cluster.head_node.node_id
     setup = subprocess.run([sys.executable, "-c", SETUP, cluster.address, head], capture_output=True, text=True,
-                           timeout=180, env=ENV)
+                           timeout=180, env=_env())
     assert setup.returncode == 0, setup.stderr
     leader = json.loads(setup.stdout.strip().splitlines()[-1])
     node = next(n for n in cluster.worker_nodes if n.node_id == leader["node"])
@@ -124,10 +157,14 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
         time.sleep(0.2)
 
     print("removing", node.node_id, "at", time.strftime("%X"))
+    # leadership may have moved since the set-up (a restarted replica can win an election): look again
+    current = next(r for r in _status(cluster.address, job_id)["replicas"] if r["role"] == "leader")
+    if current["node"] != head:
+        leader = {**leader, "leader": current["id"], "node": current["node"], "ballot": current["ballot"]}
+        node = next(n for n in cluster.worker_nodes if n.node_id == current["node"])
     cluster.remove_node(node)  # the leader's node, with its replica, its WAL and the task workers on it
 
-    waited = _cli("wait", job_id, "--address", cluster.address, "--json", timeout=240)
-    assert waited.returncode == 0, waited.stdout + waited.stderr
+    waited = _wait(cluster.address, job_id)
     assert json.loads(waited.stdout.strip().splitlines()[-1])["status"] == "committed"
     from framework.io import read_output
 
@@ -144,3 +181,58 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
         assert time.monotonic() < deadline, f"the group did not heal: {replicas}"
         time.sleep(0.5)
     assert all(r["ballot"][0] > leader["ballot"][0] for r in replicas), "a new leader was elected"
+
+
+PIN_STORE = '''
+import sys
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from framework import cluster
+from framework.cluster import NAMESPACE, STORE_PREFIX
+from framework.shuffle.actor import StoreActor
+
+cluster.ensure_ray(sys.argv[1])
+name = f"{STORE_PREFIX}3"  # a store no earlier job made, so it starts where this pins it
+store = StoreActor.options(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+                           scheduling_strategy=NodeAffinitySchedulingStrategy(sys.argv[2], soft=False)).remote(name)
+print(ray.get(store.stats.remote())["node"])
+'''
+
+
+@pytest.mark.timeout(420)
+def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
+    """One copy of each partition: the partitions of the store on the lost node are sent again by re-running the
+    maps that made them; the job's output is the fault-free one."""
+    node = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    job = tmp_path / "slow_wordcount.py"
+    job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
+    files = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text("".join(f"eta{j % 23} theta{(i * j) % 9} Ωμ{j % 5}\n" for j in range(4000)))
+        files.append(str(path))
+    pinned = subprocess.run([sys.executable, "-c", PIN_STORE, cluster.address, node.node_id], capture_output=True,
+                            text=True, timeout=120, env=_env())
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout.strip().splitlines()[-1] == node.node_id
+
+    out = tmp_path / "out"
+    submitted = _cli("run", str(job), *files, "-o", str(out), "--address", cluster.address, "--detach",
+                     "--stores", "4", "--split-size", "12000", "--partitions", "6", "--map-sleep", "0.1",
+                     "--reduce-sleep", "0.5")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while _status(cluster.address, job_id)["jobs"][0]["phase"] != "reduce":
+        assert time.monotonic() < deadline, "the maps did not finish"
+        time.sleep(0.2)
+
+    cluster.remove_node(node)  # the store on it, and its share of every map's output, are gone
+
+    _wait(cluster.address, job_id)
+    from framework.io import read_output
+
+    assert as_counter(read_output(str(out))) == word_counts_of_files(files)
+    stores = {s["name"]: s for s in _status(cluster.address, job_id)["stores"]}
+    assert "error" in stores.get("paxflow-store-3", {"error": "gone"}), "the lost store is not reported as alive"

@@ -48,18 +48,28 @@ def _lookup(i: int):
         return None
 
 
-def existing_replicas() -> list:
-    """Handles of the running group's replicas in id order (None for one that is down), or [] without a group."""
-    found = [_lookup(i) for i in range(MAX_MASTERS)]
-    for handle in found:
-        if handle is None:
-            continue
-        try:
-            ids = ray.get(handle.info.remote(), timeout=CALL_TIMEOUT)["replica_ids"]
-        except RayError:
-            continue
-        return [found[i] for i in ids]
-    return []
+def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
+    """Handles of the running group's replicas in id order (None for one that is down), or [] without a group.
+
+    The group's size is asked of a live replica; while none answers (a failover on a loaded machine) the names
+    found stand for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [_lookup(i) for i in range(MAX_MASTERS)]
+        if not any(found):
+            return []
+        for handle in found:
+            if handle is None:
+                continue
+            try:
+                ids = ray.get(handle.info.remote(), timeout=CALL_TIMEOUT)["replica_ids"]
+            except RayError:
+                continue
+            return [found[i] for i in ids]
+        if time.monotonic() > deadline:
+            last = max(i for i, h in enumerate(found) if h is not None)
+            return found[: last + 1]
+        time.sleep(0.2)
 
 
 def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
@@ -70,16 +80,17 @@ def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
     if found:
         return found
     group = uuid.uuid4().hex[:12]
-    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-    # one replica per node where possible; soft, so a lost node's replica restarts elsewhere
-    return [start_replica(i, list(range(masters)), group, stores, fsync, nodes[i % len(nodes)] if len(nodes) > 1 else None)
+    alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    # one replica per node where possible
+    nodes = {i: alive[i % len(alive)] for i in range(masters)} if len(alive) > 1 else {}
+    return [start_replica(i, list(range(masters)), group, stores, fsync, nodes.get(i), nodes=nodes)
             for i in range(masters)]
 
 
 def start_replica(i: int, replica_ids: list[int], group: str, stores: dict, fsync: bool = True,
-                  node: str | None = None, recreated: bool = False):
+                  node: str | None = None, recreated: bool = False, nodes: dict | None = None):
     """Start replica `i` of `group` under its stable name (or return it if it runs); see `spawn_replica`."""
-    return spawn_replica(i, replica_ids, group, stores, state_dir(), fsync, node, recreated)
+    return spawn_replica(i, replica_ids, group, stores, state_dir(), fsync, node, recreated, nodes)
 
 
 def shutdown_group() -> None:

@@ -43,15 +43,18 @@ from framework.master.state import (
     Command,
     JobCancelled,
     JobFailed,
+    JobState,
     JobSubmitted,
     LeaderElected,
     MasterState,
+    StoreLost,
     command_from_dict,
     restore,
     snapshot,
 )
 from framework.paxos import Applied, Config, FileStorage, Replica
 from framework.paxos.codec import message_from_json, message_to_json
+from framework.shuffle.ring import HashRing
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +80,23 @@ def group_config(replica_ids: Sequence[int]) -> Config:
 
 
 def spawn_replica(i: int, replica_ids: Sequence[int], group: str, stores: Mapping[str, Any], state_dir: str,
-                  fsync: bool = True, node: str | None = None, recreated: bool = False):
+                  fsync: bool = True, node: str | None = None, recreated: bool = False,
+                  nodes: Mapping[int, str] | None = None):
     """Start replica `i` of `group` under its stable name, or return the one running under it.
 
-    `node`: where to start it (soft: elsewhere if that node is gone). `recreated`: it ran before, so finding no WAL
+    `node`: where to start it (a live node: the affinity is hard, since Ray's soft affinity was seen to put two
+    replicas of a fresh 3-node cluster on one node, and one node's loss would then take a majority's WAL with it).
+    `recreated`: it ran before, so finding no WAL
     means its disk was lost (it then rejoins non-voting); a replica started again on its old node reloads its WAL.
+    `nodes`: where each replica of the group runs, as far as is known (so a dead peer is restarted where its
+    WAL is, from the first moment).
     """
     options: dict[str, Any] = dict(name=f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE, get_if_exists=True,
                                    lifetime="detached")
     if node is not None:
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     return MasterReplica.options(**options).remote(i, list(replica_ids), group, dict(stores), state_dir, fsync,
-                                                   recreated)
+                                                   recreated, {int(k): v for k, v in (nodes or {}).items()})
 
 
 class NotLeaderError(Exception):
@@ -104,7 +112,8 @@ class MasterReplica:
     """One replica of the master group. All methods run on one asyncio loop: the core is driven from one thread."""
 
     def __init__(self, replica_id: int, replica_ids: Sequence[int], group: str, stores: Mapping[str, Any],
-                 state_dir: str, fsync: bool = True, recreated: bool = False) -> None:
+                 state_dir: str, fsync: bool = True, recreated: bool = False,
+                 nodes: Mapping[int, str] | None = None) -> None:
         ctx = ray.get_runtime_context()
         self.id = replica_id
         self.ids = list(replica_ids)
@@ -118,7 +127,9 @@ class MasterReplica:
         self.core = Replica(group_config(self.ids), replica_id, rng=random.Random(uuid.uuid4().int), durable=durable,
                             lost_disk=recreated)
         self.state = MasterState()
-        self.backend = RayBackend(stores)
+        self.backend = RayBackend()
+        self.default_ring = HashRing(sorted(stores)).to_dict()  # for a spec that does not bring its own ring
+        self.store_watch: set[str] = set()  # actor ids of the stores whose death the leader waits to hear of
         self.client_id = f"replica-{replica_id}-{uuid.uuid4().hex[:8]}"  # this incarnation's proposals
         self.seq = 0
         self.pending: dict[tuple[str, int], asyncio.Future] = {}
@@ -129,7 +140,9 @@ class MasterReplica:
         self.snapshot_at = 0
         self.times: dict[str, list] = {}
         self.watched: set[int] = set()  # peers with a `hold` call parked on them
-        self.peer_nodes: dict[int, str] = {}  # where each peer last ran (a restart goes there, to find its WAL)
+        # where each replica last ran (a restart goes there, to find its WAL)
+        self.peer_nodes: dict[int, str] = {int(k): v for k, v in (nodes or {}).items()}
+        self.peer_nodes[self.id] = self.node
         self.healing = True  # restart peers that die (off once the group is being shut down)
         self.healed: dict[int, float] = {}  # peer -> when this replica last restarted it
         self.restarts: list[dict] = []  # the peers this replica restarted
@@ -245,14 +258,18 @@ class MasterReplica:
             return
         self.healed[peer] = now
         node = self.peer_nodes.get(peer)
-        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        if node not in alive:  # its node is gone (and its WAL with it): a node that holds no replica yet, if any
+            taken = {n for p, n in self.peer_nodes.items() if p != peer}
+            free = [n for n in alive if n not in taken]
+            node = free[0] if free else None
         try:
-            spawn_replica(peer, self.ids, self.group, self.stores, self.state_dir, self.fsync,
-                          node if node in alive else None, recreated=True)
+            spawn_replica(peer, self.ids, self.group, self.stores, self.state_dir, self.fsync, node,
+                          recreated=True, nodes=self.peer_nodes)
         except Exception:  # a failed restart is retried on the next failed hold
             log.exception("replica %s could not restart replica %s", self.id, peer)
             return
-        self.restarts.append({"replica": peer, "time": time.time(), "node": node if node in alive else None})
+        self.restarts.append({"replica": peer, "time": time.time(), "node": node})
         log.warning("replica %s restarted replica %s", self.id, peer)
 
     def _check_leadership(self) -> None:
@@ -281,9 +298,51 @@ class MasterReplica:
         if self.leading and job.status == RUNNING and job_id not in self.drivers:
             self.drivers[job_id] = asyncio.ensure_future(self._run(job_id))
 
+    def _watch_stores(self, job: JobState) -> None:
+        """Keep a call parked on each live store of the job's ring (the incarnation the job uses): a store's death
+        fails it at once, and the leader records `StoreLost`. A store already gone is reported at once."""
+        handles = self.backend.stores_of(job)
+        for name in job.spec["ring"]["stores"]:
+            if name in job.dead_stores:
+                continue
+            handle = handles.get(name)
+            key = handle._actor_id.hex() if handle is not None else f"missing:{name}"
+            if key not in self.store_watch:
+                self.store_watch.add(key)
+                asyncio.ensure_future(self._watch_store(name, handle, key))
+
+    def _store_in_use(self, name: str) -> bool:
+        return any(j.status == RUNNING and name in j.spec["ring"]["stores"] and name not in j.dead_stores
+                   for j in self.state.jobs.values())
+
+    async def _watch_store(self, name: str, handle: Any, key: str) -> None:
+        try:
+            while self.leading and self._store_in_use(name):
+                if handle is None:
+                    raise ValueError(name)
+                try:
+                    await handle.hold.remote(HOLD_SECONDS)
+                except (ActorDiedError, ValueError):
+                    raise
+                except RayError:  # unreachable for now (its node stopped answering): ask again until Ray knows
+                    await asyncio.sleep(HOLD_SECONDS / 4)
+            return
+        except (ActorDiedError, ValueError):
+            pass
+        finally:
+            if not self.leading or not self._store_in_use(name):
+                self.store_watch.discard(key)
+        log.warning("replica %s: shuffle store %s is gone", self.id, name)
+        try:
+            if self.leading and self._store_in_use(name):
+                await self._propose([StoreLost("", name)])
+        except NotLeaderError:
+            pass
+
     async def _run(self, job_id: str) -> None:
         job = self.state.jobs[job_id]
         try:
+            self._watch_stores(job)
             await drive(job, self.backend, self._propose)
         except (NotLeaderError, asyncio.CancelledError):
             return
@@ -335,7 +394,7 @@ class MasterReplica:
         if job_id not in self.state.jobs:
             if not self.core.is_leader():
                 return {"leader": self.core.leader_hint()}
-            spec = {**spec, "ring": self.backend.ring.to_dict()}
+            spec = {**spec, "ring": spec.get("ring") or self.default_ring}
             try:
                 await self._propose([JobSubmitted(job_id, spec)])
             except NotLeaderError as e:
