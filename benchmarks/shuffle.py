@@ -1,9 +1,11 @@
-"""Benchmarks of the shuffle's consistent-hash stores: balance, movement, throughput, and a store killed mid-job.
+"""Benchmarks of the shuffle's consistent-hash stores: balance, movement, throughput, a store killed mid-job, and a
+shuffle bigger than the stores' memory.
 
     python benchmarks/shuffle.py                                   # everything, default sizes (~10 minutes)
     python benchmarks/shuffle.py --only balance,movement           # ring only: no Ray, a few seconds
     python benchmarks/shuffle.py --only throughput --bytes 64MiB --runs 3
     python benchmarks/shuffle.py --only store_killed --job-size 64MiB --runs 3
+    python benchmarks/shuffle.py --only spill --job-size 64MiB --runs 3
     python benchmarks/shuffle.py > shuffle.jsonl                   # stdout carries only the JSON records
 
 Prints ONE JSON line per measurement on stdout (progress on stderr); each record's `"bench"` says which:
@@ -31,7 +33,12 @@ Prints ONE JSON line per measurement on stdout (progress on stderr); each record
 * `shuffle_store_killed` (local Ray): word count (jobs/wordcount.py) on a `--job-size` corpus (64 MiB) without a
   fault and with `chaos=["kill-store@50%"]`, for `replicas` 1 and 2: medians of `RunResult.wall_s`, the ratio
   killed / no fault (targets <= 1.25 at R=1, <= 1.1 at R=2), and whether every output equals the first no-fault
-  run's. `{"skipped": ...}` where this framework has no `kill-store` chaos or no `replicas=` yet.
+  run's. With R=2 the ring has 2 stores, so every partition is on both.
+* `shuffle_spill` (local Ray): word count on a `--job-size` corpus of mostly distinct words (vocabulary 5M, so the
+  shuffle stays big after the combiner), first with no budget (its stores' peak bytes give the shuffle's size),
+  then with `store_memory` = a quarter of each store's share: wall times, bytes spilled, and each run's largest
+  per-store peak of bytes in memory (`peak_within_budget_plus_one_put`: the budget bounds it, give or take one
+  map task's put).
 
 Timing records carry `machine` (CPUs, memory, load, commit). The development machine is shared and noisy: compare
 the ratios of one run, not seconds across runs.
@@ -40,7 +47,6 @@ the ratios of one run, not seconds across runs.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import shutil
 import statistics
@@ -56,7 +62,7 @@ import pyarrow as pa
 import ring_balance
 from framework.shuffle.ring import HashRing, load_stats
 
-BENCHES = ("balance", "movement", "throughput", "store_killed")
+BENCHES = ("balance", "movement", "throughput", "store_killed", "spill")
 BALANCE_TARGET = 1.25  # bytes max/mean with bounded loads
 JOIN_TARGET = 1.1  # moved on a join / (1/(S+1))
 THROUGHPUT_TARGET = 0.5  # store MB/s over ray.put/get MB/s
@@ -317,26 +323,11 @@ def bench_throughput(total: int, maps: int, num_partitions: int, runs: int, in_f
 # --------------------------------------------------------------------------------------------------- store killed
 
 
-def store_kill_unsupported() -> str | None:
-    """Why this framework cannot run the benchmark (no `replicas=`, no `kill-store` chaos), or None."""
-    from framework.chaos import parse_chaos
-    from framework.client import run
-    from framework.errors import UsageError
-
-    if "replicas" not in inspect.signature(run).parameters:
-        return "framework.client.run has no replicas= parameter yet"
-    try:
-        parse_chaos(["kill-store@50%"])
-    except UsageError as exc:
-        return f"no kill-store chaos yet: {exc}"
-    return None
-
-
-def run_wordcount(corpus: str, out: str, chaos: list[str], replicas: int) -> Any:
+def run_wordcount(corpus: str, out: str, chaos: list[str], replicas: int, **kwargs: Any) -> Any:
     from framework.client import run
 
     return run(os.path.join(common.JOBS, "wordcount.py"), [corpus], out, overwrite=True, chaos=chaos,
-               replicas=replicas)
+               replicas=replicas, stores=max(2, replicas), **kwargs)
 
 
 def sorted_output(out: str) -> pa.Table:
@@ -346,28 +337,13 @@ def sorted_output(out: str) -> pa.Table:
 
 
 def bench_store_killed(size: int, runs: int) -> None:
-    from framework.errors import UsageError
-
-    reason = store_kill_unsupported()
-    if reason:
-        common.log(f"store_killed: skipped ({reason})")
-        common.emit({"bench": "shuffle_store_killed", "skipped": reason})
-        return
     os.environ.setdefault("PAXFLOW_STATE", tempfile.mkdtemp(prefix="paxflow-bench-state-"))
     common.init_ray()
     corpus = common.corpus(size)
     out = tempfile.mkdtemp(prefix="paxflow-bench-shuffle-out-")
     try:
         for replicas in (1, 2):
-            try:
-                common.emit(store_killed_record(corpus, out, size, replicas, runs))
-            except (TypeError, UsageError) as exc:
-                if isinstance(exc, TypeError) and "replicas" not in str(exc) and "chaos" not in str(exc):
-                    raise
-                if isinstance(exc, UsageError) and "kill-store" not in str(exc):
-                    raise
-                common.emit({"bench": "shuffle_store_killed", "replicas": replicas,
-                             "skipped": common.failure_reason(exc)})
+            common.emit(store_killed_record(corpus, out, size, replicas, runs))
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -395,6 +371,45 @@ def store_killed_record(corpus: str, out: str, size: int, replicas: int, runs: i
             "meets_target": ratio <= KILLED_TARGETS[replicas], "faults_fired": faults,
             "every_fault_fired": all(faults),
             "outputs_identical": identical, "machine": common.machine()}
+
+
+# --------------------------------------------------------------------------------------------------- spill
+
+
+def bench_spill(size: int, runs: int) -> None:
+    """Word count whose shuffle is about 4x the stores' memory budget (a corpus of mostly distinct words) against
+    the same job with no budget: wall time, bytes spilled, and each store's peak bytes in memory (sampled by
+    the store itself), which the budget must bound."""
+    from framework.datagen.zipf import generate_corpus
+    from framework.jobctl import store_stats
+
+    os.environ.setdefault("PAXFLOW_STATE", tempfile.mkdtemp(prefix="paxflow-bench-state-"))
+    common.init_ray()
+    corpus = common._generate_once(f"distinct-{size >> 20}MiB", lambda tmp: generate_corpus(
+        tmp, size, vocabulary=5_000_000, exponent=1.01, files=4, seed=1))
+    out = tempfile.mkdtemp(prefix="paxflow-bench-spill-out-")
+    try:
+        run_wordcount(corpus, out, [], 1)  # untimed warm-up, and the shuffle's size without a budget
+        unbounded = sum(s["peak_bytes_in_memory"] for s in store_stats() if "error" not in s)
+        budget = max(1 << 20, unbounded // 2 // 4)  # two stores: each may hold a quarter of its share
+        walls: dict[str, list[float]] = {"no_budget": [], "budget": []}
+        peaks, spilled = [], []
+        for _ in range(runs):
+            walls["no_budget"].append(round(run_wordcount(corpus, out, [], 1).wall_s, 3))
+            walls["budget"].append(round(run_wordcount(corpus, out, [], 1, store_memory=budget).wall_s, 3))
+            stats = [s for s in store_stats() if "error" not in s]
+            peaks.append(max(s["peak_bytes_in_memory"] for s in stats))
+            spilled.append(sum(s["bytes_spilled_total"] for s in stats))
+        common.emit({"bench": "shuffle_spill", "size_bytes": size, "runs": runs, "shuffle_bytes": unbounded,
+                     "budget_per_store": budget, "shuffle_over_budget": round(unbounded / budget, 2),
+                     "wall_s_no_budget": walls["no_budget"], "wall_s_budget": walls["budget"],
+                     "ratio_budget_over_no_budget": round(statistics.median(walls["budget"])
+                                                          / statistics.median(walls["no_budget"]), 3),
+                     "peak_bytes_in_memory_per_store": peaks, "bytes_spilled": spilled,
+                     "peak_within_budget_plus_one_put": all(p <= budget + (8 << 20) for p in peaks),
+                     "machine": common.machine()})
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------- CLI
@@ -440,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
         "movement": lambda: bench_movement(args.stores, args.partitions_per_store, args.seeds),
         "throughput": lambda: bench_throughput(args.bytes, args.maps, args.partitions, args.runs, args.in_flight),
         "store_killed": lambda: bench_store_killed(args.job_size, args.runs),
+        "spill": lambda: bench_spill(args.job_size, args.runs),
     }
     for name in BENCHES:
         if name in args.only:
