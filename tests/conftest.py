@@ -38,3 +38,50 @@ def ray_session():
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real 3-node Ray cluster on this machine (ray.cluster_utils.Cluster: a head and two nodes, one CPU each),
+    for one test module; its tests talk to it from other processes (`--address`)."""
+    from ray.cluster_utils import Cluster
+
+    from framework.cluster import local_system_config
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "_system_config": local_system_config(1)})
+    try:
+        for _ in range(2):
+            c.add_node(num_cpus=1)
+        c.wait_for_nodes()
+        yield c
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture
+def job_file(tmp_path):
+    """The slow word count job module (tests.test_master_failover.SLOW_WORDCOUNT), written to a temporary file."""
+    import textwrap
+
+    from tests.test_master_failover import SLOW_WORDCOUNT
+
+    path = tmp_path / "slow_wordcount.py"
+    path.write_text(textwrap.dedent(SLOW_WORDCOUNT))
+    return str(path)
+
+
+def slow_job_and_corpus(tmp_path, line) -> tuple[str, list[str]]:
+    """The slow word count job module (tests.test_master_failover.SLOW_WORDCOUNT) and 3 files of `line(i, j)`."""
+    import textwrap
+
+    from tests.test_master_failover import SLOW_WORDCOUNT
+
+    job = tmp_path / "slow_wordcount.py"
+    job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
+    files = []
+    for i in range(3):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text("".join(line(i, j) for j in range(4000)))
+        files.append(str(path))
+    return str(job), files

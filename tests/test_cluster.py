@@ -17,23 +17,6 @@ pytestmark = pytest.mark.cluster
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from ray.cluster_utils import Cluster
-
-    from framework.cluster import local_system_config
-
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                      "_system_config": local_system_config(1)})
-    try:
-        for _ in range(2):
-            c.add_node(num_cpus=1)
-        c.wait_for_nodes()
-        yield c
-    finally:
-        c.shutdown()
-
-
 def test_job_runs_across_nodes_from_another_process(cluster, tmp_path):
     # the job module lives only in a temporary folder: workers get its source with the job
     job = tmp_path / "private_wordcount.py"

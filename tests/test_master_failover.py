@@ -4,7 +4,6 @@ that were in flight at each kill. Killed replicas are started again by their pee
 
 from __future__ import annotations
 
-import textwrap
 import time
 
 import pytest
@@ -49,13 +48,6 @@ class SlowWordCount(Job):
 @pytest.fixture(scope="module")
 def group(ray_session):
     return GroupClient(ensure_group(3, cluster.get_stores()))
-
-
-@pytest.fixture
-def job_file(tmp_path):
-    path = tmp_path / "slow_wordcount.py"
-    path.write_text(textwrap.dedent(SLOW_WORDCOUNT))
-    return str(path)
 
 
 @pytest.fixture

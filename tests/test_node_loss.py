@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
+from tests.conftest import slow_job_and_corpus
 from tests.oracles import as_counter, word_counts_of_files
-from tests.test_master_failover import SLOW_WORDCOUNT
 
 pytestmark = pytest.mark.cluster
 
@@ -72,23 +71,6 @@ else:
 '''
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    from ray.cluster_utils import Cluster
-
-    from framework.cluster import local_system_config
-
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                      "_system_config": local_system_config(1)})
-    try:
-        for _ in range(2):
-            c.add_node(num_cpus=1)
-        c.wait_for_nodes()
-        yield c
-    finally:
-        c.shutdown()
-
-
 def _cli(*args, timeout=180):
     return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=_env())
@@ -131,13 +113,7 @@ def _status(address: str, job_id: str) -> dict:
 
 @pytest.mark.timeout(420)
 def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
-    job = tmp_path / "slow_wordcount.py"
-    job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
-    files = []
-    for i in range(3):
-        path = tmp_path / f"in{i}.txt"
-        path.write_text("".join(f"gamma{j % 19} delta{(i + j) % 6} Ünïcode{j % 4}\n" for j in range(4000)))
-        files.append(str(path))
+    job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"gamma{j % 19} delta{(i + j) % 6} Ünïcode{j % 4}\n")
 
     head = cluster.head_node.node_id
     setup = subprocess.run([sys.executable, "-c", SETUP, cluster.address, head], capture_output=True, text=True,
@@ -147,7 +123,7 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
     node = next(n for n in cluster.worker_nodes if n.node_id == leader["node"])
 
     out = tmp_path / "out"
-    submitted = _cli("run", str(job), *files, "-o", str(out), "--address", cluster.address, "--detach",
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
                      "--split-size", "12000", "--partitions", "3", "--map-sleep", "0.4")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
@@ -205,20 +181,14 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     maps that made them; the job's output is the fault-free one."""
     node = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
-    job = tmp_path / "slow_wordcount.py"
-    job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
-    files = []
-    for i in range(3):
-        path = tmp_path / f"in{i}.txt"
-        path.write_text("".join(f"eta{j % 23} theta{(i * j) % 9} Ωμ{j % 5}\n" for j in range(4000)))
-        files.append(str(path))
+    job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"eta{j % 23} theta{(i * j) % 9} Ωμ{j % 5}\n")
     pinned = subprocess.run([sys.executable, "-c", PIN_STORE, cluster.address, node.node_id], capture_output=True,
                             text=True, timeout=120, env=_env())
     assert pinned.returncode == 0, pinned.stderr
     assert pinned.stdout.strip().splitlines()[-1] == node.node_id
 
     out = tmp_path / "out"
-    submitted = _cli("run", str(job), *files, "-o", str(out), "--address", cluster.address, "--detach",
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
                      "--stores", "4", "--split-size", "12000", "--partitions", "6", "--map-sleep", "0.1",
                      "--reduce-sleep", "0.5")
     assert submitted.returncode == 0, submitted.stderr

@@ -4,24 +4,14 @@ four times bigger than the stores' memory budget. The output always equals the f
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from framework import cluster
 from framework.client import run
 from framework.jobctl import store_stats
 from tests.oracles import as_counter, word_counts_of_files
-from tests.test_master_failover import SLOW_WORDCOUNT
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture
-def job_file(tmp_path):
-    path = tmp_path / "slow_wordcount.py"
-    path.write_text(textwrap.dedent(SLOW_WORDCOUNT))
-    return str(path)
 
 
 @pytest.fixture

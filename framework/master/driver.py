@@ -35,8 +35,10 @@ Propose = Callable[[Sequence[Command]], Awaitable[None]]
 
 #: how long a failing job waits for its in-flight attempts to stop before cleaning up their output
 DRAIN_SECONDS = 30.0
-#: how long a task waits to run again after the cluster failed it (a dead node or store takes Ray a moment)
-INFRA_BACKOFF_S = 1.0
+#: how long a task waits to run again after the cluster failed it (a dead node or store takes Ray a moment to
+#: notice): doubling from this with each such failure of the task, up to the max
+INFRA_BACKOFF_S = 0.1
+INFRA_BACKOFF_MAX_S = 2.0
 
 
 class Backend(Protocol):
@@ -88,7 +90,8 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                     commands.append(TaskFailed(job.job_id, task_id, attempt, str(e), e.details, e.fatal, e.usage,
                                                getattr(e, "infra", False)))
                     if getattr(e, "infra", False):  # give the cluster a moment to notice what died
-                        backoff[task_id] = loop.time() + INFRA_BACKOFF_S
+                        tries = sum(1 for f in job.tasks[task_id].failures if len(f) > 3 and f[3])
+                        backoff[task_id] = loop.time() + min(INFRA_BACKOFF_MAX_S, INFRA_BACKOFF_S * 2 ** tries)
             if commands:
                 # one replicated round trip, not two: the results, and the launches into the slots they freed
                 await _launch(job, backend, propose, inflight, commands, backoff)
