@@ -211,12 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
               "       paxflow status [JOB] [--json] [--address ADDR]\n"
               "       paxflow wait JOB [--address ADDR]\n"
               "       paxflow cancel JOB [--address ADDR]\n"
+              "       paxflow scale --stores N [--address ADDR]  (add shuffle stores; running jobs use them too)\n"
               "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "run":
         return run_job_main(None, rest)
-    if command in ("status", "wait", "cancel"):
+    if command in ("status", "wait", "cancel", "scale"):
         from framework.jobctl import main as jobctl_main
 
         return jobctl_main(command, rest)

@@ -59,11 +59,14 @@ def cluster_cpus() -> int:
 
 
 def default_store_count() -> int:
-    """One store per node, at least two (so a lost store never loses everything)."""
+    """One store per node, at least two (so a lost store never loses everything), or as many as `paxflow scale`
+    made if that is more."""
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return max(2, len(nodes))
+    existing = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
+    return max(2, len(nodes), len(existing))
 
 
 def get_stores(count: int | None = None, memory: int | None = None) -> dict:

@@ -1,4 +1,5 @@
-"""`paxflow status`, `paxflow wait` and `paxflow cancel`: jobs on a running cluster, from any process.
+"""`paxflow status`, `paxflow wait`, `paxflow cancel` and `paxflow scale`: jobs and stores on a running cluster,
+from any process.
 
 They find the master group by name on the cluster (`--address`, default `auto`: the cluster `ray start` began on
 this machine) and ask it; any live replica answers status, the leader answers cancel.
@@ -17,7 +18,11 @@ from framework.job import _QuietParser
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = _QuietParser(prog=f"paxflow {command}", add_help=True)
-    parser.add_argument("job", nargs="?" if command == "status" else None, help="job id")
+    if command == "scale":
+        parser.add_argument("--stores", type=int, required=True, metavar="N",
+                            help="shuffle stores to have (paxflow-store-0 .. N-1; created where missing)")
+    else:
+        parser.add_argument("job", nargs="?" if command == "status" else None, help="job id")
     parser.add_argument("--address", default="auto", help="the Ray cluster (default: auto)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -42,6 +47,8 @@ def main(command: str, argv: Sequence[str]) -> int:
         group = _connect(ns.address)
         if command == "status":
             return _status(group, ns)
+        if command == "scale":
+            return _scale(group, ns)
         if command == "wait":
             status = group.wait(ns.job)
             if not status:
@@ -100,6 +107,19 @@ def _status(group, ns: argparse.Namespace) -> int:
 
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
+
+
+def _scale(group, ns: argparse.Namespace) -> int:
+    """Create stores up to N and make them the ring (a RingChanged in the master's log): new jobs and the running
+    jobs' next attempts place partitions on them; data already written stays where it is."""
+    from framework import cluster
+
+    if ns.stores < 1:
+        raise UsageError(f"--stores must be at least 1, got {ns.stores}")
+    stores = sorted(cluster.get_stores(ns.stores))
+    answer = group.call_leader("scale", stores)
+    print(json.dumps(answer) if ns.json else f"ring version {answer['version']}: {', '.join(answer['stores'])}")
+    return 0
 
 
 def store_stats() -> list[dict]:

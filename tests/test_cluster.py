@@ -84,6 +84,12 @@ def test_detach_status_wait_and_chaos_from_other_processes(cluster, tmp_path):
     unknown = _cli("status", "no-such-job", "--address", cluster.address)
     assert unknown.returncode == 2 and "no-such-job" in unknown.stderr
 
+    scaled = _cli("scale", "--stores", "4", "--address", cluster.address, "--json")
+    assert scaled.returncode == 0, scaled.stderr
+    assert json.loads(scaled.stdout.strip().splitlines()[-1])["stores"] == [f"paxflow-store-{i}" for i in range(4)]
+    status = json.loads(_cli("status", "--address", cluster.address, "--json").stdout.strip().splitlines()[-1])
+    assert sorted(s["name"] for s in status["stores"]) == [f"paxflow-store-{i}" for i in range(4)]
+
 
 def read_output_dir(path):
     from framework.io import read_output

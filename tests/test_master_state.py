@@ -232,8 +232,8 @@ def test_a_lost_store_reruns_only_the_maps_partitions_it_held():
         state.apply(TaskDone("j", t, 1, {"counters": {"c": 100}}))
     assert job.maps_done(0) and job.counters() == {"c": 3}  # a redo's counters do not count again
     sources = job.map_sources(0, held[0])
-    assert sources == [{"dead": [STORES[1]], "committed": {t: 1 for t in redo}}]
-    assert job.map_sources(0, other) == [{"dead": [], "committed": {t: 0 for t in redo}}]
+    assert sources == [{"ring": 0, "dead": [STORES[1]], "committed": {t: 1 for t in redo}}]
+    assert job.map_sources(0, other) == [{"ring": 0, "dead": [], "committed": {t: 0 for t in redo}}]
     # the state survives a snapshot, as a replica's would
     again = restore(json.loads(json.dumps(snapshot(state))))
     assert again.jobs["j"].map_sources(0, held[0]) == sources and again.jobs["j"].dead_stores == [STORES[1]]
@@ -284,3 +284,28 @@ def test_a_store_not_on_the_jobs_ring_changes_nothing():
     state.apply(JobSubmitted("j", ring_spec()))
     state.apply(StoreLost("", "paxflow-store-99"))
     assert state.jobs["j"].dead_stores == []
+
+
+def test_a_ring_change_places_later_attempts_and_leaves_written_data_where_it_is():
+    from framework.master.state import RingChanged
+
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(maps=4)))
+    job = state.jobs["j"]
+    first = [m.task_id for m in job.plan.stages[0].maps]
+    for t in first[:2]:  # two maps finish on the first ring
+        state.apply(TaskLaunched("j", t, 0))
+        state.apply(TaskDone("j", t, 0, {}))
+    state.apply(RingChanged("", 1, STORES + ["paxflow-store-9"]))
+    assert state.ring == {"version": 1, "stores": STORES + ["paxflow-store-9"]}
+    assert "paxflow-store-9" in job.ring()["stores"] and job.ring(0) == job.spec["ring"]
+    finish_maps(state, job)  # the other two launch on the new ring
+    assert job.tasks[first[3]].ring_at == {0: 1} and job.tasks[first[0]].ring_at == {}
+    sources = job.map_sources(0, 5)
+    assert sources == [{"ring": 0, "dead": [], "committed": {first[0]: 0, first[1]: 0}},
+                       {"ring": 1, "dead": [], "committed": {first[2]: 0, first[3]: 0}}]
+    # a store of either ring can be lost; a job's snapshot keeps its rings
+    state.apply(StoreLost("", "paxflow-store-9"))
+    assert job.dead_stores == ["paxflow-store-9"]
+    again = restore(json.loads(json.dumps(snapshot(state))))
+    assert again.jobs["j"].map_sources(0, 5) == job.map_sources(0, 5) and again.ring == state.ring

@@ -42,8 +42,9 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
     plan = job.plan.stages[stage]
     rec = job.tasks[task_id]
     args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
-            "num_partitions": plan.num_partitions, "ring": job.spec.get("ring"),
-            "dead_at_launch": rec.dead_at.get(attempt, []), "dead_now": list(job.dead_stores)}
+            "num_partitions": plan.num_partitions, "rings": [job.ring(i) for i in range(len(job.rings) + 1)],
+            "ring_at_launch": rec.ring_at.get(attempt, 0), "dead_at_launch": rec.dead_at.get(attempt, []),
+            "dead_now": list(job.dead_stores)}
     if is_reduce(task_id):
         schemas: dict[str, str] = {}
         for t in job.committed_maps(stage):

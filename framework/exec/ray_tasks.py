@@ -32,19 +32,21 @@ class ShuffleDataLost(InfraError):
 @ray.remote(max_retries=0)
 def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
     """One map or reduce attempt on a Ray worker; `stores` maps the job's store names to actor handles."""
-    ring, num_partitions, dead_now = args["ring"], args["num_partitions"], set(args["dead_now"])
+    rings, num_partitions, dead_now = args["rings"], args["num_partitions"], set(args["dead_now"])
 
     def fetch(dataset: str, partition: int, partitions: int, sources: Sequence[Mapping]) -> list[Piece]:
         listed = []
         for source in sources:  # one per placement the committed attempts were launched with
             listed += _fetch_listing(stores, args["job_id"], dataset, partition, source["committed"],
-                                     placements(ring, source["dead"], [partition], partitions)[0], dead_now)
+                                     placements(rings[source["ring"]], source["dead"], [partition], partitions)[0],
+                                     dead_now)
         tables = ray.get([refs[0] for _, refs, _, _ in listed])
         return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes), t in zip(listed, tables)]
 
     def put(dataset: str, task: str, attempt: int, pieces: Sequence[tuple[int, Piece]]) -> None:
         by_store: dict[str, list] = {}
-        rows = placements(ring, args["dead_at_launch"], [p for p, _ in pieces], num_partitions)
+        rows = placements(rings[args["ring_at_launch"]], args["dead_at_launch"], [p for p, _ in pieces],
+                          num_partitions)
         for names, (partition, piece) in zip(rows, pieces):
             for name in names:  # every replica of the partition
                 by_store.setdefault(name, []).append((partition, piece.input, piece.value))
@@ -79,22 +81,23 @@ class RayBackend:
         self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
         self._spec_refs: dict[str, ray.ObjectRef] = {}
         self._stores: dict[str, dict[str, Any]] = {}  # job -> {store name: handle}
+        self._missing: dict[str, set] = {}  # job -> store names that were not there when looked up
         self._nodes: dict[str, Any] = {}  # store actor id -> ref of its stats (which name its node)
         self._slots, self._slots_at = 2, -1e9
 
     def stores_of(self, job: JobState) -> dict[str, Any]:
-        """{name: handle} of the stores on the job's ring, looked up by name once per job (a store that died and
-        was started again by a later client is a new actor under the old name)."""
-        handles = self._stores.get(job.job_id)
-        if handles is None:
-            handles = self._stores[job.job_id] = {}
-            for name in job.spec["ring"]["stores"]:
-                try:
-                    handles[name] = handle = ray.get_actor(name, namespace=NAMESPACE)
-                except ValueError:
-                    continue  # gone: the master's store watch reports it lost
-                if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
-                    self._nodes[handle._actor_id.hex()] = handle.stats.remote()
+        """{name: handle} of the stores on the job's rings, each looked up by name once per job (a store that died
+        and was started again by a later client is a new actor under the old name)."""
+        handles = self._stores.setdefault(job.job_id, {})
+        missing = self._missing.setdefault(job.job_id, set())
+        for name in sorted(job.all_stores() - set(handles) - missing):  # new names after a RingChanged too
+            try:
+                handles[name] = handle = ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                missing.add(name)
+                continue  # gone: the master's store watch reports it lost
+            if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
+                self._nodes[handle._actor_id.hex()] = handle.stats.remote()
         return handles
 
     def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
@@ -117,7 +120,8 @@ class RayBackend:
         """The node of the store a reducer reads (most of) its partition from, where one is known."""
         handles = self.stores_of(job)
         for source in args["sources"]:
-            for name in placements(args["ring"], source["dead"], [args["partition"]], args["num_partitions"])[0]:
+            for name in placements(args["rings"][source["ring"]], source["dead"], [args["partition"]],
+                                   args["num_partitions"])[0]:
                 handle = handles.get(name)
                 if handle is None or name in args["dead_now"]:
                     continue
@@ -152,6 +156,7 @@ class RayBackend:
 
     async def release(self, job_id: str) -> None:
         self._spec_refs.pop(job_id, None)
+        self._missing.pop(job_id, None)
         for handle in self._stores.pop(job_id, {}).values():
             try:
                 await handle.drop_job.remote(job_id)

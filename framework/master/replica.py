@@ -47,6 +47,7 @@ from framework.master.state import (
     JobSubmitted,
     LeaderElected,
     MasterState,
+    RingChanged,
     StoreLost,
     command_from_dict,
     restore,
@@ -199,6 +200,10 @@ class MasterReplica:
 
     def _apply(self, cmd: Command) -> None:
         self.state.apply(cmd)
+        if isinstance(cmd, RingChanged) and self.leading:  # watch the stores the running jobs now use too
+            for job in self.state.jobs.values():
+                if job.status == RUNNING:
+                    self._watch_stores(job)
         if isinstance(cmd, JobSubmitted):
             self.times.setdefault(cmd.job_id, [time.time(), None])
         job = self.state.jobs.get(cmd.job_id)
@@ -302,7 +307,7 @@ class MasterReplica:
         """Keep a call parked on each live store of the job's ring (the incarnation the job uses): a store's death
         fails it at once, and the leader records `StoreLost`. A store already gone is reported at once."""
         handles = self.backend.stores_of(job)
-        for name in job.spec["ring"]["stores"]:
+        for name in sorted(job.all_stores()):
             if name in job.dead_stores:
                 continue
             handle = handles.get(name)
@@ -312,7 +317,7 @@ class MasterReplica:
                 asyncio.ensure_future(self._watch_store(name, handle, key))
 
     def _store_in_use(self, name: str) -> bool:
-        return any(j.status == RUNNING and name in j.spec["ring"]["stores"] and name not in j.dead_stores
+        return any(j.status == RUNNING and name in j.all_stores() and name not in j.dead_stores
                    for j in self.state.jobs.values())
 
     async def _watch_store(self, name: str, handle: Any, key: str) -> None:
@@ -402,6 +407,19 @@ class MasterReplica:
         self._start_driver(job_id)
         return {"ok": True}
 
+    async def scale(self, stores: list) -> dict:
+        """Make `stores` the shuffle stores: new jobs use them, running jobs place new attempts on them (a
+        `RingChanged` in the log). Answers {"version": n} or {"leader": hint} when not the leader."""
+        self._ensure_started()
+        if not self.core.is_leader():
+            return {"leader": self.core.leader_hint()}
+        version = self.state.ring["version"] + 1
+        try:
+            await self._propose([RingChanged("", version, sorted(stores))])
+        except NotLeaderError as e:
+            return {"leader": e.hint}
+        return {"version": version, "stores": sorted(stores)}
+
     async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> dict:
         self._ensure_started()
         job = self.state.jobs.get(job_id)
@@ -471,7 +489,8 @@ class MasterReplica:
         """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
         job = self.state.jobs[job_id]
         return {t: {"launched": r.launched, "done_attempt": r.done_attempt, "node": (r.result or {}).get("node"),
-                    "seconds": (r.result or {}).get("seconds")} for t, r in job.tasks.items()}
+                    "seconds": (r.result or {}).get("seconds"), "resent": sorted(r.patches)}
+                for t, r in job.tasks.items()}
 
     def _describe(self, job_id: str) -> dict:
         job = self.state.jobs[job_id]

@@ -11,6 +11,8 @@ Rules the state enforces:
 - a `TaskDone` or `TaskFailed` for an attempt that is not running (never launched, or already failed) is ignored;
 - a stage's reduce tasks become runnable only when all its map tasks are done, and the next stage's maps only when
   the stage is done;
+- a ring change (`RingChanged`, e.g. a store added mid-job) places the attempts launched after it; data already
+  written stays where it is and is read from there, so nothing moves;
 - a shuffle store that dies (`StoreLost`) takes only its own share with it: each finished map task whose pieces of
   a not yet reduced partition lay only on dead stores runs again (`redo`), re-sending just those partitions, and a
   reducer reads each partition from where each committed attempt put it (`map_sources`). With `replicas` >= 2 a
@@ -109,6 +111,16 @@ class LeaderElected(Command):
 
 
 @dataclass(frozen=True)
+class RingChanged(Command):
+    """The shuffle stores changed (group-wide: job_id is ""): running jobs place the attempts they launch from now
+    on with `stores` on their ring (same replicas and bounded-load setting); what earlier attempts wrote stays
+    where they put it, and readers look it up there."""
+
+    version: int = 0
+    stores: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class StoreLost(Command):
     """A shuffle store died (group-wide: job_id is ""). Every running job that placed data on it stops using it;
     map output that lived only there is sent again by re-running the map tasks that made it (only the lost
@@ -154,6 +166,7 @@ class TaskRecord:
     redo: list = field(default_factory=list)  # partitions of a done map whose pieces were lost: to send again
     patches: dict = field(default_factory=dict)  # partition -> the attempt that re-sent it (overrides done_attempt)
     dead_at: dict = field(default_factory=dict)  # attempt -> the stores known dead when it launched (where non-empty)
+    ring_at: dict = field(default_factory=dict)  # attempt -> the job's ring it launched with (where not the first)
 
     @property
     def done(self) -> bool:
@@ -183,6 +196,17 @@ class JobState:
     usage_error: bool = False
     abandoned: int = 0  # attempts given up at leader changes or store losses (each runs again)
     dead_stores: list = field(default_factory=list)  # shuffle stores of this job's ring that died, in order
+    rings: list = field(default_factory=list)  # rings after a RingChanged (ring i > 0 is rings[i - 1])
+
+    def ring(self, index: int = -1) -> dict:
+        """The job's ring number `index` (0: the one it was submitted with; -1: the current one)."""
+        if index < 0:
+            index = len(self.rings)
+        return (self.spec.get("ring") or {}) if index == 0 else self.rings[index - 1]  # inline jobs have none
+
+    def all_stores(self) -> set:
+        """Every store any of the job's rings has placed data on."""
+        return {name for i in range(len(self.rings) + 1) for name in self.ring(i).get("stores", {})}
 
     @property
     def max_attempts(self) -> int:
@@ -235,13 +259,13 @@ class JobState:
         rec = self.tasks[reduce_task_id(stage, partition)]
         return _grouped([(rec.done_attempt, rec, reduce_task_id(stage, partition))] if rec.done else [])
 
-    def _lost(self, stage: int, dead_at: list, partitions: list[int], dataset_partitions: int) -> list[int]:
-        """Of `partitions`, those whose every store (on the placement of an attempt launched knowing `dead_at`
-        dead) is dead now."""
+    def _lost(self, rec: TaskRecord, attempt: int, partitions: list[int], dataset_partitions: int) -> list[int]:
+        """Of `partitions`, those whose every store (on the placement `attempt` launched with) is dead now."""
         dead = set(self.dead_stores)
         if not dead:
             return []
-        rows = placements(self.spec["ring"], dead_at, partitions, dataset_partitions)
+        rows = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), partitions,
+                          dataset_partitions)
         return [p for p, stores in zip(partitions, rows) if all(s in dead for s in stores)]
 
     def _check_map_output(self, task_id: str) -> None:
@@ -253,7 +277,7 @@ class JobState:
         by_attempt: dict[int, list[int]] = {}
         for p in needed:
             by_attempt.setdefault(rec.attempt_for(p), []).append(p)
-        lost = sorted(p for a, ps in by_attempt.items() for p in self._lost(stage, rec.dead_at.get(a, []), ps, num))
+        lost = sorted(p for a, ps in by_attempt.items() for p in self._lost(rec, a, ps, num))
         rec.redo = sorted(set(rec.redo) | set(lost))
 
     def counters(self) -> dict[str, int]:
@@ -299,9 +323,10 @@ class JobState:
 def _grouped(entries) -> list[dict]:
     groups: dict[tuple, dict] = {}
     for attempt, rec, task in entries:
-        dead = tuple(rec.dead_at.get(attempt, []))
-        groups.setdefault(dead, {})[task] = attempt
-    return [{"dead": list(dead), "committed": committed} for dead, committed in sorted(groups.items())]
+        key = (rec.ring_at.get(attempt, 0), tuple(rec.dead_at.get(attempt, [])))
+        groups.setdefault(key, {})[task] = attempt
+    return [{"ring": ring, "dead": list(dead), "committed": committed}
+            for (ring, dead), committed in sorted(groups.items())]
 
 
 class MasterState:
@@ -311,6 +336,7 @@ class MasterState:
         self.jobs: dict[str, JobState] = {}
         self.applied = 0  # commands applied: the log position this state reflects
         self.leaders: list[dict] = []  # every LeaderElected, oldest first
+        self.ring: dict = {"version": 0, "stores": []}  # the latest RingChanged (none yet: version 0)
 
     def apply(self, cmd: Command) -> None:
         self.applied += 1
@@ -325,9 +351,16 @@ class MasterState:
             return
         if isinstance(cmd, StoreLost):
             for job in self.jobs.values():
-                if job.status == RUNNING and cmd.store in job.spec.get("ring", {}).get("stores", {}) \
-                        and cmd.store not in job.dead_stores:
+                if job.status == RUNNING and cmd.store in job.all_stores() and cmd.store not in job.dead_stores:
                     _store_lost(job, cmd.store)
+            return
+        if isinstance(cmd, RingChanged):
+            self.ring = {"version": cmd.version, "stores": list(cmd.stores)}
+            for job in self.jobs.values():
+                current = job.ring()
+                if job.status == RUNNING and current and sorted(current["stores"]) != sorted(cmd.stores):
+                    job.rings.append({**current, "version": cmd.version,
+                                      "stores": {name: 1.0 for name in cmd.stores}})
             return
         if isinstance(cmd, JobSubmitted):
             if cmd.job_id in self.jobs:  # a retried submission is applied once
@@ -355,6 +388,8 @@ class MasterState:
         rec.running.add(cmd.attempt)
         if job.dead_stores:
             rec.dead_at[cmd.attempt] = list(job.dead_stores)
+        if job.rings:
+            rec.ring_at[cmd.attempt] = len(job.rings)
 
     def _apply_TaskDone(self, job: JobState, cmd: TaskDone) -> None:
         rec = job.tasks[cmd.task_id]
@@ -425,7 +460,7 @@ def _store_lost(job: JobState, store: str) -> None:
             if m.source_partition is None or job.tasks[m.task_id].done:
                 continue
             rec = job.tasks[reduce_task_id(source, m.source_partition)]
-            if job._lost(source, rec.dead_at.get(rec.done_attempt, []), [m.source_partition], num):
+            if job._lost(rec, rec.done_attempt, [m.source_partition], num):
                 job.status = FAILED
                 job.error = (f"shuffle store {store} died holding the only copy of step {source}'s output "
                              f"(partition {m.source_partition}) that step {stage} still reads; run the job again, "
@@ -438,15 +473,17 @@ def snapshot(state: MasterState) -> dict:
     return {
         "applied": state.applied,
         "leaders": state.leaders,
+        "ring": state.ring,
         "jobs": [
             {
                 "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
                 "error": j.error, "details": j.details, "usage_error": j.usage_error, "abandoned": j.abandoned,
-                "dead_stores": j.dead_stores,
+                "dead_stores": j.dead_stores, "rings": j.rings,
                 "tasks": {t: {"launched": r.launched, "running": sorted(r.running), "done_attempt": r.done_attempt,
                               "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
                               "usage": r.usage, "redo": r.redo, "patches": [[p, a] for p, a in r.patches.items()],
-                              "dead_at": [[a, d] for a, d in r.dead_at.items()]}
+                              "dead_at": [[a, d] for a, d in r.dead_at.items()],
+                              "ring_at": [[a, i] for a, i in r.ring_at.items()]}
                           for t, r in j.tasks.items()},
             }
             for j in state.jobs.values()
@@ -459,17 +496,19 @@ def restore(data: Mapping[str, Any]) -> MasterState:
     state = MasterState()
     state.applied = data["applied"]
     state.leaders = list(data["leaders"])
+    state.ring = dict(data.get("ring", state.ring))
     for j in data["jobs"]:
         job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
                        stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
                        usage_error=j["usage_error"], abandoned=j.get("abandoned", 0),
-                       dead_stores=list(j.get("dead_stores", [])))
+                       dead_stores=list(j.get("dead_stores", [])), rings=list(j.get("rings", [])))
         for t, r in j["tasks"].items():
             job.tasks[t] = TaskRecord(launched=r["launched"], running=set(r["running"]), done_attempt=r["done_attempt"],
                                       result=r["result"], failures=[tuple(f) for f in r["failures"]],
                                       fatal=r["fatal"], usage=r["usage"], redo=list(r.get("redo", [])),
                                       patches={p: a for p, a in r.get("patches", [])},
-                                      dead_at={a: d for a, d in r.get("dead_at", [])})
+                                      dead_at={a: d for a, d in r.get("dead_at", [])},
+                                      ring_at={a: i for a, i in r.get("ring_at", [])})
         state.jobs[job.job_id] = job
     return state
 
@@ -492,6 +531,7 @@ __all__ = [
     "StageDone",
     "LeaderElected",
     "StoreLost",
+    "RingChanged",
     "snapshot",
     "restore",
     "JobCommitted",
