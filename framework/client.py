@@ -218,7 +218,8 @@ def run(
     else:
         startup = cluster.ensure_ray(address)
         job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
-    if replicas > 1 and (stores or cluster.default_store_count()) < replicas:
+    stores = stores or cluster.default_store_count()
+    if stores < replicas:
         raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
     return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach, replicas,
                        store_memory)

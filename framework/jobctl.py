@@ -101,7 +101,8 @@ def _status(group, ns: argparse.Namespace) -> int:
             print(f"store {st['name']}: unreachable ({st['error']})")
         else:
             print(f"store {st['name']}: {_mib(st['bytes_in_memory'])} in memory, {_mib(st['bytes_spilled'])} spilled "
-                  f"(budget {_mib(st['budget']) if st['budget'] else 'none'}), node {st['node'][:12]}")
+                  f"(budget {_mib(st['budget']) if st['budget'] else 'none'}), node {st['node'][:12]}"
+                  + (f"; cannot spill: {st['spill_error']}" if st.get("spill_error") else ""))
     return 0
 
 
@@ -130,10 +131,18 @@ def store_stats() -> list[dict]:
 
     names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
                    if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX))
-    stats = []
-    for name in names:
+    asked = {}
+    for name in names:  # ask them all at once, then collect
         try:
-            stats.append(ray.get(ray.get_actor(name, namespace=NAMESPACE).stats.remote(), timeout=5))
+            asked[name] = ray.get_actor(name, namespace=NAMESPACE).stats.remote()
+        except ValueError as e:
+            asked[name] = e
+    stats = []
+    for name, ref in asked.items():
+        try:
+            if isinstance(ref, Exception):
+                raise ref
+            stats.append(ray.get(ref, timeout=5))
         except (ray.exceptions.RayError, ValueError) as e:
             stats.append({"name": name, "error": type(e).__name__})
     return stats

@@ -84,3 +84,17 @@ def test_placements_skip_dead_stores_and_move_only_their_partitions():
     unaffected = [p for p in parts if "paxflow-store-3" not in before[p]]
     same = sum(before[p][0] == after[p][0] for p in unaffected)
     assert same >= 0.8 * len(unaffected)  # bounded loads may shift a few; most stay put
+
+
+def test_a_spill_that_fails_keeps_the_data_in_memory_and_says_why(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the spill folder should be")  # every spill now fails with an OSError
+    store = ShuffleStore(1, str(blocker))
+    t = table(100)
+    store.put("j", "s0", "m0", 0, [(0, piece(t))])
+    stats = store.stats()
+    assert stats["bytes_in_memory"] == t.nbytes and stats["pieces_spilled"] == 0
+    assert "Error" in stats["spill_error"]
+    assert store.get("j", "s0", 0, {"m0": 0})[0].value.equals(t)  # nothing lost
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-dir"]  # nothing half-written
+    assert store.drop_job("j") == t.nbytes and store.stats()["bytes_in_memory"] == 0

@@ -321,28 +321,22 @@ class MasterReplica:
                    for j in self.state.jobs.values())
 
     async def _watch_store(self, name: str, handle: Any, key: str) -> None:
-        try:
-            while self.leading and self._store_in_use(name):
-                if handle is None:
-                    raise ValueError(name)
-                try:
-                    await handle.hold.remote(HOLD_SECONDS)
-                except (ActorDiedError, ValueError):
-                    raise
-                except RayError:  # unreachable for now (its node stopped answering): ask again until Ray knows
-                    await asyncio.sleep(HOLD_SECONDS / 4)
-            return
-        except (ActorDiedError, ValueError):
-            pass
-        finally:
-            if not self.leading or not self._store_in_use(name):
-                self.store_watch.discard(key)
-        log.warning("replica %s: shuffle store %s is gone", self.id, name)
-        try:
-            if self.leading and self._store_in_use(name):
+        dead = handle is None
+        while not dead and self.leading and self._store_in_use(name):
+            try:
+                await handle.hold.remote(HOLD_SECONDS)
+            except ActorDiedError:
+                dead = True
+            except RayError:  # unreachable for now (its node stopped answering): ask again until Ray knows
+                await asyncio.sleep(HOLD_SECONDS / 4)
+        if not dead:  # no longer needed here (the jobs ended, or this replica stopped leading): may be watched again
+            self.store_watch.discard(key)
+        elif self.leading and self._store_in_use(name):
+            log.warning("replica %s: shuffle store %s is gone", self.id, name)
+            try:
                 await self._propose([StoreLost("", name)])
-        except NotLeaderError:
-            pass
+            except NotLeaderError:
+                pass
 
     async def _run(self, job_id: str) -> None:
         job = self.state.jobs[job_id]

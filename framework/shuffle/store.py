@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import os
 import shutil
 import threading
@@ -30,6 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pyarrow as pa
 
 from framework.shuffle.ring import HashRing
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class ShuffleStore:
         self._resident: OrderedDict[tuple[Key, Owner, int], int] = OrderedDict()  # in-memory pieces, oldest first
         self._bytes = 0
         self._spilled = 0
+        self._spilled_pieces = 0
+        self.spill_error: str | None = None  # why the last spill failed (data then stays in memory)
         self._spilled_total = 0  # bytes ever spilled (since the last configure)
         self._peak = 0
         self._files = itertools.count()
@@ -122,6 +127,7 @@ class ShuffleStore:
                         freed += piece.nbytes
                         if isinstance(piece.value, SpillFile):
                             self._spilled -= piece.nbytes
+                            self._spilled_pieces -= 1
                         else:
                             self._bytes -= piece.nbytes
                             self._resident.pop((key, owner, i), None)
@@ -143,21 +149,33 @@ class ShuffleStore:
         with self._lock:
             return {"bytes_in_memory": self._bytes, "bytes_spilled": self._spilled, "peak_bytes_in_memory": self._peak,
                     "bytes_spilled_total": self._spilled_total, "partitions": len(self._data), "budget": self.budget,
-                    "pieces_spilled": sum(isinstance(p.value, SpillFile) for s in self._data.values()
-                                          for ps in s.values() for p in ps)}
+                    "pieces_spilled": self._spilled_pieces, "spill_error": self.spill_error}
 
     def _spill_over_budget(self) -> None:
-        """Write the oldest in-memory pieces to files until the budget holds again (caller holds the lock)."""
+        """Write the oldest in-memory pieces to files until the budget holds again (caller holds the lock).
+
+        A spill that fails (a full or failing disk) leaves the piece in memory, over budget, and says why in
+        `stats()["spill_error"]` and the log: the data stays whole and the job goes on, where failing the put
+        would fail every map task that writes here."""
         while self.budget is not None and self._bytes > self.budget and self._resident:
-            (key, owner, i), nbytes = self._resident.popitem(last=False)
+            (key, owner, i), nbytes = next(iter(self._resident.items()))
             piece = self._data[key][owner][i]
             path = os.path.join(self.spill_dir, _safe(key[0]),
                                 f"{_safe(key[1])}-p{key[2]}-{_safe(owner[0])}-a{owner[1]}-{next(self._files)}.arrow")
-            _write_spill(path, self._to_table(piece.value), self.compression)
+            try:
+                _write_spill(path, self._to_table(piece.value), self.compression)
+            except OSError as e:
+                if self.spill_error is None:
+                    log.error("shuffle store cannot spill to %s (keeping data in memory, over budget): %s",
+                              self.spill_dir, e)
+                self.spill_error = f"{type(e).__name__}: {e}"
+                return
+            del self._resident[(key, owner, i)]
             self._data[key][owner][i] = replace(piece, value=SpillFile(path))
             self._bytes -= nbytes
             self._spilled += nbytes
             self._spilled_total += nbytes
+            self._spilled_pieces += 1
 
 
 def _safe(name: str) -> str:
@@ -168,9 +186,14 @@ def _write_spill(path: str, table: pa.Table, compression: str | None) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     options = pa.ipc.IpcWriteOptions(compression=compression) if compression else None
     tmp = path + ".tmp"
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    os.replace(tmp, path)
+    try:
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):  # no half-written file left behind
+            os.remove(tmp)
+        raise
 
 
 def _read_spill(path: str) -> pa.Table:
