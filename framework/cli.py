@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "       paxflow status [JOB] [--json] [--address ADDR]\n"
               "       paxflow wait JOB [--address ADDR]\n"
               "       paxflow cancel JOB [--address ADDR]\n"
-              "       paxflow scale --stores N [--address ADDR]  (add shuffle stores; running jobs use them too)\n"
+              "       paxflow scale --stores N | --auto [--address ADDR]  (set the shuffle stores; running jobs use them too)\n"
               "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]

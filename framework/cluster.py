@@ -59,10 +59,16 @@ def cluster_cpus() -> int:
 
 
 def default_store_count() -> int:
-    """One store per node, at least two (so a lost store never loses everything), or as many as `paxflow scale`
-    made if that is more."""
+    """The stores of the master group's ring when it has one (set by `paxflow scale`, or grown as nodes joined);
+    else one store per node, at least two (so a lost store never loses everything), or as many as exist if that is
+    more."""
     import ray
 
+    group = find_master_group()
+    if group is not None:
+        ring = group.call_any("info").get("ring") or {}
+        if ring.get("version"):
+            return max(1, len(ring["stores"]))
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     existing = [a for a in ray.util.list_named_actors(all_namespaces=True)
                 if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
@@ -73,9 +79,6 @@ def get_stores(count: int | None = None, memory: int | None = None) -> dict:
     """{name: handle} of the shuffle stores paxflow-store-0 .. N-1, created where missing (spread over the nodes),
     each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills."""
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from framework.shuffle.actor import StoreActor
 
     count = count or default_store_count()
     budget = memory or default_store_memory(count)
@@ -83,12 +86,22 @@ def get_stores(count: int | None = None, memory: int | None = None) -> dict:
     stores = {}
     for i in range(count):
         name = f"{STORE_PREFIX}{i}"
-        options: dict = dict(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached")
-        if len(nodes) > 1:  # one per node in turn (hard: Ray's soft affinity was seen to stack them on one node)
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
-        stores[name] = StoreActor.options(**options).remote(name, budget)
+        # one per node in turn (hard: Ray's soft affinity was seen to stack them on one node)
+        stores[name] = start_store(name, nodes[i % len(nodes)] if len(nodes) > 1 else None, budget)
     ray.get([h.configure.remote(budget) for h in stores.values()])  # a store that existed gets this run's budget
     return stores
+
+
+def start_store(name: str, node: str | None = None, budget: int | None = None):
+    """The store `name`, started on `node` (hard affinity) with `budget` bytes of memory if it does not run yet."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from framework.shuffle.actor import StoreActor
+
+    options: dict = dict(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached")
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+    return StoreActor.options(**options).remote(name, budget)
 
 
 def default_store_memory(count: int) -> int:

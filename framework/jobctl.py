@@ -19,8 +19,12 @@ from framework.job import _QuietParser
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = _QuietParser(prog=f"paxflow {command}", add_help=True)
     if command == "scale":
-        parser.add_argument("--stores", type=int, required=True, metavar="N",
-                            help="shuffle stores to have (paxflow-store-0 .. N-1; created where missing)")
+        how = parser.add_mutually_exclusive_group(required=True)
+        how.add_argument("--stores", type=int, metavar="N",
+                         help="shuffle stores to have (paxflow-store-0 .. N-1; created where missing, and those "
+                              "past N-1 retire once no running job reads from them); nodes that join get none")
+        how.add_argument("--auto", action="store_true",
+                         help="keep the stores, and start one on each node that joins (the default)")
     else:
         parser.add_argument("job", nargs="?" if command == "status" else None, help="job id")
     parser.add_argument("--address", default="auto", help="the Ray cluster (default: auto)")
@@ -76,17 +80,21 @@ def _status(group, ns: argparse.Namespace) -> int:
         raise UsageError(f"no job {ns.job}")
     jobs = [jobs] if isinstance(jobs, dict) else jobs
     replicas = []
+    ring: dict = {}
     for i, handle in enumerate(group.handles):
         try:
             if handle is None:
                 raise ray.exceptions.ActorDiedError()
             info = ray.get(handle.info.remote(), timeout=5)
             replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering")})
+            if not ring or info["role"] == "leader":
+                ring = {**info["ring"], "retiring": info["retiring"]}
         except ray.exceptions.RayError as e:
             replicas.append({"id": i, "role": "unreachable", "error": type(e).__name__})
     stores = store_stats()
     if ns.json:
-        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas, "stores": stores}, default=list))
+        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas, "stores": stores, "ring": ring},
+                         default=list))
         return 0
     _print_jobs(jobs, False)
     print()
@@ -96,6 +104,8 @@ def _status(group, ns: argparse.Namespace) -> int:
         else:
             print(f"replica {r['id']}: {r['role']:<9} ballot {tuple(r['ballot'])} applied {r['applied']} "
                   f"node {r['node'][:12]}{' (recovering)' if r['recovering'] else ''}")
+    if ring:
+        _print_ring(ring)
     for st in stores:
         if "error" in st:
             print(f"store {st['name']}: unreachable ({st['error']})")
@@ -111,16 +121,28 @@ def _mib(n: int) -> str:
 
 
 def _scale(group, ns: argparse.Namespace) -> int:
-    """Create stores up to N and make them the ring (a RingChanged in the master's log): new jobs and the running
-    jobs' next attempts place partitions on them; data already written stays where it is."""
+    """Set the stores (a RingChanged in the master's log): new jobs and the running jobs' next attempts place
+    partitions on them; data already written stays where it is, and a store taken out retires once no running job
+    reads from it. `--auto` keeps the stores and lets the leader start one on each node that joins."""
     from framework import cluster
 
-    if ns.stores < 1:
-        raise UsageError(f"--stores must be at least 1, got {ns.stores}")
-    stores = sorted(cluster.get_stores(ns.stores))
-    answer = group.call_leader("scale", stores)
-    print(json.dumps(answer) if ns.json else f"ring version {answer['version']}: {', '.join(answer['stores'])}")
+    if ns.auto:
+        answer = group.call_leader("scale", None, True)
+    else:
+        if ns.stores < 1:
+            raise UsageError(f"--stores must be at least 1, got {ns.stores}")
+        answer = group.call_leader("scale", sorted(cluster.get_stores(ns.stores)), False)
+    if ns.json:
+        print(json.dumps(answer))
+    else:
+        _print_ring(answer)
     return 0
+
+
+def _print_ring(ring: dict) -> None:
+    print(f"ring version {ring['version']}: {', '.join(ring['stores'])}"
+          f"{' (a store for each node that joins)' if ring['auto'] else ''}"
+          + (f"; retiring {', '.join(ring['retiring'])}" if ring["retiring"] else ""))
 
 
 def store_stats() -> list[dict]:

@@ -297,7 +297,7 @@ def test_a_ring_change_places_later_attempts_and_leaves_written_data_where_it_is
         state.apply(TaskLaunched("j", t, 0))
         state.apply(TaskDone("j", t, 0, {}))
     state.apply(RingChanged("", 1, STORES + ["paxflow-store-9"]))
-    assert state.ring == {"version": 1, "stores": STORES + ["paxflow-store-9"]}
+    assert state.ring == {"version": 1, "stores": STORES + ["paxflow-store-9"], "auto": True}
     assert "paxflow-store-9" in job.ring()["stores"] and job.ring(0) == job.spec["ring"]
     finish_maps(state, job)  # the other two launch on the new ring
     assert job.tasks[first[3]].ring_at == {0: 1} and job.tasks[first[0]].ring_at == {}
@@ -309,3 +309,31 @@ def test_a_ring_change_places_later_attempts_and_leaves_written_data_where_it_is
     assert job.dead_stores == ["paxflow-store-9"]
     again = restore(json.loads(json.dumps(snapshot(state))))
     assert again.jobs["j"].map_sources(0, 5) == job.map_sources(0, 5) and again.ring == state.ring
+
+
+def test_a_store_taken_out_of_the_ring_retires_once_no_running_job_reads_from_it():
+    """Scale-down drains: the store leaves the ring at once, but serves the jobs that wrote to it until they end."""
+    from framework.master.state import RingChanged, StoresRetired
+
+    state = MasterState()
+    state.apply(RingChanged("", 1, STORES + ["paxflow-store-9"], auto=False))
+    state.apply(JobSubmitted("j", ring_spec(maps=4)))  # its ring has STORES only
+    state.apply(JobSubmitted("k", {**ring_spec(maps=2), "ring": {**ring_spec()["ring"],
+                                                                  "stores": {"paxflow-store-9": 1.0}}}))
+    state.apply(RingChanged("", 2, STORES[:1], auto=False))
+    assert state.ring == {"version": 2, "stores": STORES[:1], "auto": False}
+    assert state.retiring == sorted(STORES[1:] + ["paxflow-store-9"])
+    assert state.retirable() == []  # j wrote to STORES[1:], k to store-9
+    state.apply(JobCommitted("k", []))
+    assert state.retirable() == ["paxflow-store-9"]
+    state.apply(StoresRetired("", ["paxflow-store-9"]))
+    assert "paxflow-store-9" not in state.retiring
+    again = restore(json.loads(json.dumps(snapshot(state))))
+    assert again.retiring == state.retiring and again.ring == state.ring
+    # a job submitted with a retiring store (its client chose it) keeps it in service
+    state.apply(JobSubmitted("l", ring_spec(maps=2)))
+    assert state.retiring == []
+    # a store that comes back into the ring is no longer retiring
+    state.apply(RingChanged("", 3, ["paxflow-store-9"], auto=True))
+    state.apply(RingChanged("", 4, STORES + ["paxflow-store-9"], auto=True))
+    assert state.retiring == []

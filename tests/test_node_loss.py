@@ -3,7 +3,9 @@ leader is removed mid-job, and the job still commits the fault-free output. A fo
 over; the lost replica is started again on a surviving node, where it finds no WAL and catches up from its peers
 before it votes again.
 
-The shuffle stores are pinned to the head node here: losing a store is the shuffle's failure case, tested apart.
+The shuffle stores are pinned to the head node in the first test: losing a store is the shuffle's failure case,
+tested next (the node holding a store removed mid-shuffle). The last test adds a node mid-job: the leader starts a
+store on it, and the maps launched afterwards place partitions there.
 """
 
 from __future__ import annotations
@@ -30,19 +32,15 @@ def _env() -> dict:
 SETUP = '''
 import json, sys, time
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from framework import cluster
-from framework.cluster import NAMESPACE, STORE_PREFIX
+from framework.cluster import STORE_PREFIX
 from framework.master.group import GroupClient, ensure_group
-from framework.shuffle.actor import StoreActor
 
 cluster.ensure_ray(sys.argv[1])
 head = sys.argv[2]
-stores = {f"{STORE_PREFIX}{i}": StoreActor.options(
-    name=f"{STORE_PREFIX}{i}", namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-    scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False)).remote(f"{STORE_PREFIX}{i}") for i in range(2)}
+stores = {f"{STORE_PREFIX}{i}": cluster.start_store(f"{STORE_PREFIX}{i}", head) for i in range(2)}
 group = GroupClient(ensure_group(3, stores))
-group.call_leader("probe", 1, 1)
+group.call_leader("scale", sorted(stores), False)  # both on the head, and none started on the other nodes
 
 def leader():
     for h in group.handles:
@@ -162,15 +160,11 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
 PIN_STORE = '''
 import sys
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from framework import cluster
-from framework.cluster import NAMESPACE, STORE_PREFIX
-from framework.shuffle.actor import StoreActor
+from framework.cluster import STORE_PREFIX
 
 cluster.ensure_ray(sys.argv[1])
-name = f"{STORE_PREFIX}3"  # a store no earlier job made, so it starts where this pins it
-store = StoreActor.options(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                           scheduling_strategy=NodeAffinitySchedulingStrategy(sys.argv[2], soft=False)).remote(name)
+store = cluster.start_store(f"{STORE_PREFIX}3", sys.argv[2])  # a store no earlier job made: it starts there
 print(ray.get(store.stats.remote())["node"])
 '''
 
@@ -206,3 +200,57 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     assert as_counter(read_output(str(out))) == word_counts_of_files(files)
     stores = {s["name"]: s for s in _status(cluster.address, job_id)["stores"]}
     assert "error" in stores.get("paxflow-store-3", {"error": "gone"}), "the lost store is not reported as alive"
+
+
+@pytest.mark.timeout(420)
+def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_path):
+    job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"iota{j % 29} kappa{(i + 2 * j) % 11} Жж{j % 3}\n")
+    auto = _cli("scale", "--auto", "--address", cluster.address, "--json")
+    assert auto.returncode == 0, auto.stderr
+
+    def ring() -> dict:
+        proc = _cli("status", "--address", cluster.address, "--json", timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    # automatic mode first gives every node of the cluster as it is a store (the earlier tests pinned them)
+    deadline = time.monotonic() + 60
+    while True:
+        status = ring()
+        nodes = {s["node"] for s in status["stores"] if "error" not in s and s["name"] in status["ring"]["stores"]}
+        if nodes >= {n.node_id for n in [cluster.head_node, *cluster.worker_nodes]}:
+            break
+        assert time.monotonic() < deadline, f"not every node got a store: {status['ring']} {status['stores']}"
+        time.sleep(0.5)
+    before = status["ring"]
+
+    out = tmp_path / "out"
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
+                     "--split-size", "12000", "--partitions", "8", "--map-sleep", "0.8")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while _status(cluster.address, job_id)["jobs"][0]["all_done"] < 2:
+        assert time.monotonic() < deadline, "the job made no progress"
+        time.sleep(0.2)
+
+    node = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    deadline = time.monotonic() + 60
+    while True:
+        status = _status(cluster.address, job_id)
+        added = [s for s in status["stores"] if s.get("node") == node.node_id]
+        if added and added[0]["name"] in status["ring"]["stores"]:
+            break
+        assert time.monotonic() < deadline, f"no store on the new node: {status['ring']} {status['stores']}"
+        time.sleep(0.2)
+    assert status["ring"]["version"] > before["version"] and status["jobs"][0]["phase"] == "map", \
+        "the store must join while maps still run"
+
+    _wait(cluster.address, job_id)
+    from framework.io import read_output
+
+    assert as_counter(read_output(str(out))) == word_counts_of_files(files)
+    new_store = next(s for s in _status(cluster.address, job_id)["stores"] if s["name"] == added[0]["name"])
+    assert new_store["peak_bytes_in_memory"] > 0, "the maps launched after the join wrote to the new store"
+    assert new_store["bytes_in_memory"] == 0, "and its data was freed at commit"

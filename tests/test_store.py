@@ -98,3 +98,16 @@ def test_a_spill_that_fails_keeps_the_data_in_memory_and_says_why(tmp_path):
     assert store.get("j", "s0", 0, {"m0": 0})[0].value.equals(t)  # nothing lost
     assert [p.name for p in tmp_path.iterdir()] == ["not-a-dir"]  # nothing half-written
     assert store.drop_job("j") == t.nbytes and store.stats()["bytes_in_memory"] == 0
+
+
+def test_a_node_without_a_live_store_gets_a_dead_stores_name_or_the_lowest_free_one():
+    from framework.shuffle.membership import stores_to_add
+
+    ring = ["s0", "s1", "s2"]
+    # s1 is dead (its node left): it starts again on the first bare node, the next one gets a new name
+    assert stores_to_add(ring, {"s0": "a", "s1": None, "s2": "a"}, ["a", "b", "c"], "s") == [("s1", "b"), ("s3", "c")]
+    assert stores_to_add(ring, {"s0": "a", "s2": "b"}, ["a", "b"], "s") == []  # every node holds one
+    assert stores_to_add(["s0", "s2"], {"s0": "a", "s2": "a"}, ["a", "b"], "s") == [("s1", "b")]  # a gap first
+    assert stores_to_add(["s0", "s2"], {"s0": "a"}, ["a", "b"], "s") == [("s2", "b")]  # s2 is dead: started again
+    assert stores_to_add([], {}, ["a"], "s") == [("s0", "a")]
+    assert stores_to_add(["s0"], {"s0": "a"}, ["a", "b"], "s", running=["s1"]) == [("s2", "b")]  # s1 runs elsewhere

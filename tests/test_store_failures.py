@@ -105,3 +105,45 @@ def test_a_store_added_mid_job_takes_the_later_attempts(ray_session, job_file, c
     status = group.wait(job_id, timeout=120)
     assert status["status"] == "committed", status
     assert as_counter(read_output(str(tmp_path / "out"))) == word_counts_of_files(corpus)
+
+
+def test_scaling_down_mid_job_drains_the_store_then_stops_it(ray_session, job_file, corpus, tmp_path):
+    """A store taken out of the ring mid-job takes no new data but keeps serving the job that wrote to it; it is
+    stopped once no running job reads from it, and the output is the fault-free one."""
+    import time
+
+    import ray
+
+    from framework.client import plan_job
+    from framework.io import read_output
+    from framework.shuffle.ring import HashRing
+
+    stores = cluster.get_stores(3)
+    group = cluster.get_master_group(None, stores)
+    group.call_leader("scale", sorted(stores), False)
+    job_id, spec = plan_job(job_file, corpus, str(tmp_path / "out"), args=["--map-sleep", "0.3", "--reduce-sleep",
+                                                                             "0.3"], cpus=2, split_size=20_000,
+                            partitions=8)
+    spec["ring"] = HashRing(sorted(stores)).to_dict()
+    assert group.call_leader("submit", job_id, spec) == {"ok": True}
+    deadline = time.monotonic() + 60
+    while group.call_any("status", job_id)["all_done"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    answer = group.call_leader("scale", sorted(stores)[:2], False)
+    assert answer["stores"] == sorted(stores)[:2] and "paxflow-store-2" in answer["retiring"]
+    time.sleep(2.5)  # two membership rounds: the job still reads from it, so it keeps running
+    assert ray.get(ray.get_actor("paxflow-store-2").ping.remote()) == "paxflow-store-2"
+    status = group.wait(job_id, timeout=120)
+    assert status["status"] == "committed", status
+    assert as_counter(read_output(str(tmp_path / "out"))) == word_counts_of_files(corpus)
+
+    deadline = time.monotonic() + 30
+    while group.call_any("info")["retiring"]:
+        assert time.monotonic() < deadline, "the drained store was not stopped"
+        time.sleep(0.2)
+    with pytest.raises(ValueError):
+        ray.get_actor("paxflow-store-2")
+    assert cluster.default_store_count() == 2  # new jobs use the ring
+    group.call_leader("scale", None, True)  # back to automatic (later tests choose their own stores)

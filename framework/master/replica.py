@@ -34,7 +34,7 @@ import ray
 from ray.exceptions import ActorDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from framework.cluster import NAMESPACE
+from framework.cluster import NAMESPACE, STORE_PREFIX, start_store
 from framework.exec.ray_tasks import RayBackend
 from framework.master.driver import drive
 from framework.master.state import (
@@ -49,12 +49,14 @@ from framework.master.state import (
     MasterState,
     RingChanged,
     StoreLost,
+    StoresRetired,
     command_from_dict,
     restore,
     snapshot,
 )
 from framework.paxos import Applied, Config, FileStorage, Replica
 from framework.paxos.codec import message_from_json, message_to_json
+from framework.shuffle.membership import stores_to_add
 from framework.shuffle.ring import HashRing
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ SNAPSHOT_EVERY = 2000
 HOLD_SECONDS = 2.0
 #: the least time between two restarts of the same peer (a replica that crashes at start must not spin)
 HEAL_BACKOFF_S = 2.0
+#: how often the leader looks for joined nodes (to give them a store) and for retiring stores it may stop
+MEMBERSHIP_S = 1.0
 
 
 def group_config(replica_ids: Sequence[int]) -> Config:
@@ -147,6 +151,8 @@ class MasterReplica:
         self.healing = True  # restart peers that die (off once the group is being shut down)
         self.healed: dict[int, float] = {}  # peer -> when this replica last restarted it
         self.restarts: list[dict] = []  # the peers this replica restarted
+        self.store_nodes: dict[str, str] = {}  # store actor id -> its node (stores do not move)
+        self.membership: asyncio.Task | None = None  # the leader's store membership loop
 
     # ---- the event loop ----------------------------------------------------------------------------------------
 
@@ -296,7 +302,75 @@ class MasterReplica:
             for job in list(self.state.jobs.values()):
                 self._start_driver(job.job_id)
         except NotLeaderError:
-            pass
+            return
+        if self.membership is None or self.membership.done():
+            self.membership = asyncio.ensure_future(self._membership())
+
+    # ---- shuffle store membership (leader only) -------------------------------------------------------------
+
+    def _ring_stores(self) -> list[str]:
+        ring = self.state.ring
+        return list(ring["stores"]) if ring["version"] else sorted(self.stores)
+
+    async def _membership(self) -> None:
+        """While leading: give each node that joined a store (in automatic mode) and stop retiring stores that no
+        running job reads from any more."""
+        while self.leading:
+            await asyncio.sleep(MEMBERSHIP_S)
+            try:
+                await self._retire_stores()
+                if self.state.ring.get("auto", True):
+                    await self._grow_stores()
+            except NotLeaderError:
+                return
+            except Exception:  # a failed round is tried again on the next
+                log.exception("replica %s: store membership round failed", self.id)
+
+    async def _store_node(self, name: str) -> str | None:
+        """The node of the live store `name`, None when it is not running."""
+        try:
+            handle = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return None
+        key = handle._actor_id.hex()
+        if key not in self.store_nodes:
+            try:
+                self.store_nodes[key] = (await handle.stats.remote())["node"]
+            except RayError:
+                return None
+        return self.store_nodes[key]
+
+    async def _grow_stores(self) -> None:
+        alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        ring = self._ring_stores()
+        nodes = {name: await self._store_node(name) for name in ring}
+        running = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                   if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
+        added = stores_to_add(ring, nodes, alive, STORE_PREFIX, running)
+        if not added:
+            return
+        budget = None
+        for name, node in nodes.items():  # the new stores get the budget the others run with
+            if node is not None:
+                budget = (await ray.get_actor(name, namespace=NAMESPACE).stats.remote())["budget"]
+                break
+        handles = [start_store(name, node, budget) for name, node in added]
+        await asyncio.gather(*(h.ping.remote() for h in handles))  # running before any task is placed on them
+        stores = sorted(set(ring) | {name for name, _ in added})
+        log.warning("replica %s: node(s) joined; shuffle stores now %s", self.id, stores)
+        await self._propose([RingChanged("", self.state.ring["version"] + 1, stores, auto=True)])
+
+    async def _retire_stores(self) -> None:
+        names = self.state.retirable()
+        if not names:
+            return
+        for name in names:
+            try:
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            except ValueError:  # already gone
+                pass
+        log.warning("replica %s: retired shuffle stores %s", self.id, names)
+        await self._propose([StoresRetired("", names)])
 
     def _start_driver(self, job_id: str) -> None:
         job = self.state.jobs[job_id]
@@ -401,18 +475,21 @@ class MasterReplica:
         self._start_driver(job_id)
         return {"ok": True}
 
-    async def scale(self, stores: list) -> dict:
-        """Make `stores` the shuffle stores: new jobs use them, running jobs place new attempts on them (a
-        `RingChanged` in the log). Answers {"version": n} or {"leader": hint} when not the leader."""
+    async def scale(self, stores: list | None, auto: bool = False) -> dict:
+        """Make `stores` the shuffle stores (None: keep the current ones): new jobs use them, running jobs place new
+        attempts on them (a `RingChanged` in the log). Stores taken out retire once no running job reads from them.
+        `auto`: give each node that joins a store of its own. Answers {"version": n, "stores": [...], "auto": bool,
+        "retiring": [...]} or {"leader": hint} when not the leader."""
         self._ensure_started()
         if not self.core.is_leader():
             return {"leader": self.core.leader_hint()}
+        stores = sorted(stores if stores is not None else self._ring_stores())
         version = self.state.ring["version"] + 1
         try:
-            await self._propose([RingChanged("", version, sorted(stores))])
+            await self._propose([RingChanged("", version, stores, auto=auto)])
         except NotLeaderError as e:
             return {"leader": e.hint}
-        return {"version": version, "stores": sorted(stores)}
+        return {"version": version, "stores": stores, "auto": auto, "retiring": list(self.state.retiring)}
 
     async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> dict:
         self._ensure_started()
@@ -455,7 +532,8 @@ class MasterReplica:
         self._ensure_started()
         return {**self.core.status(), "node": self.node, "leaders": self.state.leaders, "wal": self.dir,
                 "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers),
-                "recreated": self.recreated, "restarted_peers": self.restarts}
+                "recreated": self.recreated, "restarted_peers": self.restarts,
+                "ring": {**self.state.ring, "stores": self._ring_stores()}, "retiring": list(self.state.retiring)}
 
     async def probe(self, count: int = 1, concurrency: int = 1) -> Any:
         """Replicate `count` no-op commands, `concurrency` at a time; the seconds each took to be chosen and applied.

@@ -12,7 +12,8 @@ Rules the state enforces:
 - a stage's reduce tasks become runnable only when all its map tasks are done, and the next stage's maps only when
   the stage is done;
 - a ring change (`RingChanged`, e.g. a store added mid-job) places the attempts launched after it; data already
-  written stays where it is and is read from there, so nothing moves;
+  written stays where it is and is read from there, so nothing moves. A store a change takes out is `retiring`:
+  it keeps serving the running jobs that wrote to it and is stopped once none does (`StoresRetired`);
 - a shuffle store that dies (`StoreLost`) takes only its own share with it: each finished map task whose pieces of
   a not yet reduced partition lay only on dead stores runs again (`redo`), re-sending just those partitions, and a
   reducer reads each partition from where each committed attempt put it (`map_sources`). With `replicas` >= 2 a
@@ -117,6 +118,14 @@ class RingChanged(Command):
     where they put it, and readers look it up there."""
 
     version: int = 0
+    stores: list = field(default_factory=list)
+    auto: bool = True  # the leader may add a store when a node without one joins (off once a user set the count)
+
+
+@dataclass(frozen=True)
+class StoresRetired(Command):
+    """Retiring stores that no running job used any more were stopped (group-wide: job_id is "")."""
+
     stores: list = field(default_factory=list)
 
 
@@ -336,7 +345,8 @@ class MasterState:
         self.jobs: dict[str, JobState] = {}
         self.applied = 0  # commands applied: the log position this state reflects
         self.leaders: list[dict] = []  # every LeaderElected, oldest first
-        self.ring: dict = {"version": 0, "stores": []}  # the latest RingChanged (none yet: version 0)
+        self.ring: dict = {"version": 0, "stores": [], "auto": True}  # the latest RingChanged (none yet: version 0)
+        self.retiring: list[str] = []  # stores a RingChanged took out, kept while a running job reads from them
 
     def apply(self, cmd: Command) -> None:
         self.applied += 1
@@ -355,16 +365,23 @@ class MasterState:
                     _store_lost(job, cmd.store)
             return
         if isinstance(cmd, RingChanged):
-            self.ring = {"version": cmd.version, "stores": list(cmd.stores)}
+            before = set(self.ring["stores"])
+            self.ring = {"version": cmd.version, "stores": list(cmd.stores), "auto": cmd.auto}
+            self.retiring = sorted((set(self.retiring) | (before - set(cmd.stores))) - set(cmd.stores))
             for job in self.jobs.values():
                 current = job.ring()
                 if job.status == RUNNING and current and sorted(current["stores"]) != sorted(cmd.stores):
                     job.rings.append({**current, "version": cmd.version,
                                       "stores": {name: 1.0 for name in cmd.stores}})
             return
+        if isinstance(cmd, StoresRetired):
+            self.retiring = [name for name in self.retiring if name not in cmd.stores]
+            return
         if isinstance(cmd, JobSubmitted):
             if cmd.job_id in self.jobs:  # a retried submission is applied once
                 return
+            wanted = (cmd.spec.get("ring") or {}).get("stores", {})  # a job that chose a retiring store keeps it
+            self.retiring = [name for name in self.retiring if name not in wanted]
             plan = JobPlan.from_dict(cmd.spec["plan"])
             job = JobState(cmd.job_id, cmd.spec, plan)
             for stage in plan.stages:
@@ -379,6 +396,11 @@ class MasterState:
             return
         handler = getattr(self, f"_apply_{cmd.kind}")
         handler(job, cmd)
+
+    def retirable(self) -> list[str]:
+        """Retiring stores that no running job has placed data on: safe to stop now."""
+        used = {name for j in self.jobs.values() if j.status == RUNNING for name in j.all_stores()}
+        return [name for name in self.retiring if name not in used]
 
     def _apply_TaskLaunched(self, job: JobState, cmd: TaskLaunched) -> None:
         rec = job.tasks[cmd.task_id]
@@ -474,6 +496,7 @@ def snapshot(state: MasterState) -> dict:
         "applied": state.applied,
         "leaders": state.leaders,
         "ring": state.ring,
+        "retiring": state.retiring,
         "jobs": [
             {
                 "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
@@ -496,7 +519,8 @@ def restore(data: Mapping[str, Any]) -> MasterState:
     state = MasterState()
     state.applied = data["applied"]
     state.leaders = list(data["leaders"])
-    state.ring = dict(data.get("ring", state.ring))
+    state.ring = {**state.ring, **data.get("ring", {})}
+    state.retiring = list(data.get("retiring", []))
     for j in data["jobs"]:
         job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
                        stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
@@ -532,6 +556,7 @@ __all__ = [
     "LeaderElected",
     "StoreLost",
     "RingChanged",
+    "StoresRetired",
     "snapshot",
     "restore",
     "JobCommitted",
