@@ -31,9 +31,12 @@ Prints ONE JSON line per measurement on stdout (progress on stderr); each record
   total_s; `ratio_store_over_rayput` is store MB/s over ray.put/get MB/s (target >= 0.5). Each store run uses a
   fresh job id and drops it (`drop_job`) afterwards.
 * `shuffle_store_killed` (local Ray): word count (jobs/wordcount.py) on a `--job-size` corpus (64 MiB) without a
-  fault and with `chaos=["kill-store@50%"]`, for `replicas` 1 and 2: medians of `RunResult.wall_s`, the ratio
-  killed / no fault (targets <= 1.25 at R=1, <= 1.1 at R=2), and whether every output equals the first no-fault
-  run's. With R=2 the ring has 2 stores, so every partition is on both.
+  fault and with `chaos=["kill-store@50%"]`, for `replicas` 1 and 2, with durable stores (the default: the killed
+  store is started again on its node with its data) and with `--volatile-stores` (`durable` false: its partitions
+  are re-made by re-running maps, or read from the other replica): medians of `RunResult.wall_s`, the ratio
+  killed / no fault (targets <= 1.25 at R=1, <= 1.1 at R=2), map attempts beyond one per map task (`map_reruns`),
+  and whether every output equals the first no-fault run's. With R=2 the ring has 2 stores, so every partition is
+  on both.
 * `shuffle_spill` (local Ray): word count on a `--job-size` corpus of mostly distinct words (vocabulary 5M, so the
   shuffle stays big after the combiner), first with no budget (its stores' peak bytes give the shuffle's size),
   then with `store_memory` = a quarter of each store's share: wall times, bytes spilled, and each run's largest
@@ -198,7 +201,7 @@ def define_tasks() -> dict[str, Any]:
     def reduce_from_store(store: Any, job: str, partition: int, committed: dict) -> tuple[int, int]:
         """Fetch one partition as `run_task`'s `fetch` does, and concatenate its pieces."""
         listed = ray.get(store.get.remote(job, DATASET, partition, committed))
-        table = pa.concat_tables(ray.get([refs[0] for _, refs, _, _ in listed]))
+        table = pa.concat_tables(ray.get([refs[0] for _, refs, _, _, _ in listed]))
         return table.num_rows, table.nbytes
 
     @ray.remote
@@ -330,6 +333,14 @@ def run_wordcount(corpus: str, out: str, chaos: list[str], replicas: int, **kwar
                replicas=replicas, stores=max(2, replicas), **kwargs)
 
 
+def map_reruns(job_id: str) -> int:
+    """Map attempts launched beyond one per map task."""
+    from framework import cluster
+
+    tasks = cluster.find_master_group().call_any("commands_of", job_id)
+    return sum(t["launched"] - 1 for task, t in tasks.items() if "m" in task.split("s", 1)[1])
+
+
 def sorted_output(out: str) -> pa.Table:
     from framework.io.output import read_output
 
@@ -342,33 +353,35 @@ def bench_store_killed(size: int, runs: int) -> None:
     corpus = common.corpus(size)
     out = tempfile.mkdtemp(prefix="paxflow-bench-shuffle-out-")
     try:
-        for replicas in (1, 2):
-            common.emit(store_killed_record(corpus, out, size, replicas, runs))
+        for durable in (True, False):
+            for replicas in (1, 2):
+                common.emit(store_killed_record(corpus, out, size, replicas, runs, durable))
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def store_killed_record(corpus: str, out: str, size: int, replicas: int, runs: int) -> dict:
-    run_wordcount(common.corpus(8 << 20), out, [], replicas)  # untimed warm-up
+def store_killed_record(corpus: str, out: str, size: int, replicas: int, runs: int, durable: bool = True) -> dict:
+    run_wordcount(common.corpus(8 << 20), out, [], replicas, durable_stores=durable)  # untimed warm-up
     walls: dict[str, list[float]] = {"no_fault": [], "killed": []}
-    faults, identical, reference = [], True, None
+    faults, reruns, identical, reference = [], [], True, None
     for r in range(runs):
         for case, chaos in (("no_fault", []), ("killed", ["kill-store@50%"])):
-            result = run_wordcount(corpus, out, chaos, replicas)
+            result = run_wordcount(corpus, out, chaos, replicas, durable_stores=durable)
             walls[case].append(round(result.wall_s, 3))
             if chaos:
                 faults.append(len(getattr(result, "faults", []) or []))
+                reruns.append(map_reruns(result.job_id))
             table = sorted_output(out)
             reference = table if reference is None else reference
             identical = identical and table.equals(reference)
-            common.log(f"round {r + 1}/{runs} R={replicas} {case}: {result.wall_s:.2f} s")
+            common.log(f"round {r + 1}/{runs} R={replicas} durable={durable} {case}: {result.wall_s:.2f} s")
     no_fault, killed = statistics.median(walls["no_fault"]), statistics.median(walls["killed"])
     ratio = round(killed / no_fault, 3)
-    return {"bench": "shuffle_store_killed", "replicas": replicas, "size_bytes": size, "runs": runs,
-            "wall_s_no_fault": walls["no_fault"], "wall_s_killed": walls["killed"],
+    return {"bench": "shuffle_store_killed", "replicas": replicas, "durable": durable, "size_bytes": size,
+            "runs": runs, "wall_s_no_fault": walls["no_fault"], "wall_s_killed": walls["killed"],
             "median_no_fault_s": round(no_fault, 3), "median_killed_s": round(killed, 3),
             "ratio_killed_over_no_fault": ratio, "target": KILLED_TARGETS[replicas],
-            "meets_target": ratio <= KILLED_TARGETS[replicas], "faults_fired": faults,
+            "meets_target": ratio <= KILLED_TARGETS[replicas], "faults_fired": faults, "map_reruns": reruns,
             "every_fault_fired": all(faults),
             "outputs_identical": identical, "machine": common.machine()}
 

@@ -35,11 +35,14 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
     parser.add_argument("--split-size", type=int, metavar="BYTES", help="bytes per map task (default: from data size and CPUs)")
     parser.add_argument("--stores", type=int, help="number of shuffle store actors (default: one per node, at least 2)")
     parser.add_argument("--replicas", type=int, default=1, metavar="R",
-                        help="shuffle stores holding each partition (default 1; 2 survives a store's death without "
-                             "re-running map tasks)")
+                        help="shuffle stores holding each partition (default 1; 2 survives the loss of a store's "
+                             "node without re-running map tasks)")
     parser.add_argument("--store-memory", type=size_arg, metavar="SIZE",
                         help="memory per shuffle store before it spills to disk (e.g. 2GiB; default: half the "
                              "object store shared among the stores)")
+    parser.add_argument("--volatile-stores", action="store_true",
+                        help="keep shuffle data in memory only (by default stores also write it to local disk as it "
+                             "arrives, so a store that crashes comes back with it)")
     parser.add_argument("--masters", type=int, choices=[1, 3, 5],
                         help="replicas in the Paxos master group (default 3; used when the group is created)")
     parser.add_argument("--max-attempts", type=int, default=3, help="attempts per task before the job fails")
@@ -127,7 +130,7 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
     try:
         result = run(job_cls, inputs, ns.output, args=job_args, executor="inline" if ns.inline else "ray",
                      fmt=ns.format, overwrite=ns.overwrite, address=ns.address, partitions=ns.partitions,
-                     split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory, masters=ns.masters, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update,
+                     split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory, durable_stores=not ns.volatile_stores, masters=ns.masters, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update,
                      chaos=ns.chaos, chaos_seed=ns.chaos_seed, detach=ns.detach)
     finally:
         progress.close()

@@ -177,6 +177,7 @@ def run(
     stores: int | None = None,
     replicas: int = 1,
     store_memory: int | None = None,
+    durable_stores: bool = True,
     masters: int | None = None,
     max_attempts: int = 3,
     job_id: str | None = None,
@@ -190,7 +191,8 @@ def run(
     executor "inline" runs everything in this process and re-raises the user's own exception from map/reduce;
     executor "ray" starts a local Ray (or joins `address`) and runs tasks there. `stores` shuffle store actors
     hold the shuffle, each partition on `replicas` of them (placed by a consistent-hash ring), each spilling to
-    disk past `store_memory` bytes.
+    disk past `store_memory` bytes. `durable_stores`: stores write each piece to local disk as it arrives, so one
+    whose process dies comes back with its data (False: memory only, and its partitions are made again).
     """
     if replicas < 1:
         raise UsageError(f"--replicas must be at least 1, got {replicas}")
@@ -222,7 +224,7 @@ def run(
     if stores < replicas:
         raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
     return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach, replicas,
-                       store_memory)
+                       store_memory, durable_stores)
 
 
 def _ray_connected() -> bool:
@@ -246,13 +248,14 @@ def _run_inline(job_id: str, spec: dict) -> RunResult:
 
 def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, masters: int | None,
                 on_progress: Callable[[dict], None] | None, chaos: Sequence[str] = (), chaos_seed: int = 0,
-                detach: bool = False, replicas: int = 1, store_memory: int | None = None) -> RunResult:
+                detach: bool = False, replicas: int = 1, store_memory: int | None = None,
+                durable_stores: bool = True) -> RunResult:
     from framework import cluster
     from framework.chaos import ChaosMonkey, parse_chaos
     from framework.shuffle.ring import HashRing
 
     faults = parse_chaos(list(chaos))
-    handles = cluster.get_stores(stores, store_memory)
+    handles = cluster.get_stores(stores, store_memory, durable_stores)
     spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
     group = cluster.get_master_group(masters, handles)
     started = time.perf_counter()

@@ -75,9 +75,10 @@ def default_store_count() -> int:
     return max(2, len(nodes), len(existing))
 
 
-def get_stores(count: int | None = None, memory: int | None = None) -> dict:
+def get_stores(count: int | None = None, memory: int | None = None, durable: bool = True) -> dict:
     """{name: handle} of the shuffle stores paxflow-store-0 .. N-1, created where missing (spread over the nodes),
-    each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills."""
+    each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills, and
+    `durable` (each piece written to local disk as it arrives)."""
     import ray
 
     count = count or default_store_count()
@@ -88,12 +89,13 @@ def get_stores(count: int | None = None, memory: int | None = None) -> dict:
         name = f"{STORE_PREFIX}{i}"
         # one per node in turn (hard: Ray's soft affinity was seen to stack them on one node)
         stores[name] = start_store(name, nodes[i % len(nodes)] if len(nodes) > 1 else None, budget)
-    ray.get([h.configure.remote(budget) for h in stores.values()])  # a store that existed gets this run's budget
+    ray.get([h.configure.remote(budget, durable) for h in stores.values()])  # existing stores get this run's settings
     return stores
 
 
-def start_store(name: str, node: str | None = None, budget: int | None = None):
-    """The store `name`, started on `node` (hard affinity) with `budget` bytes of memory if it does not run yet."""
+def start_store(name: str, node: str | None = None, budget: int | None = None, recover: bool = False):
+    """The store `name`, started on `node` (hard affinity) with `budget` bytes of memory if it does not run yet;
+    `recover`: take up the pieces its dead predecessor on that node left on disk."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from framework.shuffle.actor import StoreActor
@@ -101,7 +103,7 @@ def start_store(name: str, node: str | None = None, budget: int | None = None):
     options: dict = dict(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached")
     if node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-    return StoreActor.options(**options).remote(name, budget)
+    return StoreActor.options(**options).remote(name, budget, None, recover)
 
 
 def default_store_memory(count: int) -> int:

@@ -32,7 +32,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _connect(address: str):
+def _connect(address: str, create: bool = False):
+    """The cluster's master group; `create`: start one (with the default stores) when there is none yet."""
     from framework import cluster
 
     try:
@@ -40,6 +41,8 @@ def _connect(address: str):
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
     group = cluster.find_master_group()
+    if group is None and create:
+        group = cluster.get_master_group()
     if group is None:
         raise UsageError("no Paxflow master group on this cluster (no job has been submitted to it yet)")
     return group
@@ -48,7 +51,7 @@ def _connect(address: str):
 def main(command: str, argv: Sequence[str]) -> int:
     try:
         ns = _parser(command).parse_args(list(argv))
-        group = _connect(ns.address)
+        group = _connect(ns.address, create=command == "scale")  # stores may be set before the first job
         if command == "status":
             return _status(group, ns)
         if command == "scale":

@@ -92,6 +92,16 @@ def reduce_task_id(stage: int, partition: int) -> str:
     return f"s{stage}r{partition:05d}"
 
 
+def shuffle_dataset(stage: int) -> str:
+    """The stores' name for a stage's map output."""
+    return f"s{stage}"
+
+
+def output_dataset(stage: int) -> str:
+    """The stores' name for a (non-final) stage's reduce output, which the next stage reads."""
+    return f"s{stage}.out"
+
+
 def stage_of(task_id: str) -> int:
     return int(task_id[1:].split("m" if "m" in task_id else "r", 1)[0])
 

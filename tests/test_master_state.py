@@ -232,8 +232,8 @@ def test_a_lost_store_reruns_only_the_maps_partitions_it_held():
         state.apply(TaskDone("j", t, 1, {"counters": {"c": 100}}))
     assert job.maps_done(0) and job.counters() == {"c": 3}  # a redo's counters do not count again
     sources = job.map_sources(0, held[0])
-    assert sources == [{"ring": 0, "dead": [STORES[1]], "committed": {t: 1 for t in redo}}]
-    assert job.map_sources(0, other) == [{"ring": 0, "dead": [], "committed": {t: 0 for t in redo}}]
+    assert sources == [{"ring": 0, "dead": [STORES[1]], "committed": {t: 1 for t in redo}, "wrote": []}]
+    assert job.map_sources(0, other) == [{"ring": 0, "dead": [], "committed": {t: 0 for t in redo}, "wrote": []}]
     # the state survives a snapshot, as a replica's would
     again = restore(json.loads(json.dumps(snapshot(state))))
     assert again.jobs["j"].map_sources(0, held[0]) == sources and again.jobs["j"].dead_stores == [STORES[1]]
@@ -302,8 +302,8 @@ def test_a_ring_change_places_later_attempts_and_leaves_written_data_where_it_is
     finish_maps(state, job)  # the other two launch on the new ring
     assert job.tasks[first[3]].ring_at == {0: 1} and job.tasks[first[0]].ring_at == {}
     sources = job.map_sources(0, 5)
-    assert sources == [{"ring": 0, "dead": [], "committed": {first[0]: 0, first[1]: 0}},
-                       {"ring": 1, "dead": [], "committed": {first[2]: 0, first[3]: 0}}]
+    assert sources == [{"ring": 0, "dead": [], "committed": {first[0]: 0, first[1]: 0}, "wrote": []},
+                       {"ring": 1, "dead": [], "committed": {first[2]: 0, first[3]: 0}, "wrote": []}]
     # a store of either ring can be lost; a job's snapshot keeps its rings
     state.apply(StoreLost("", "paxflow-store-9"))
     assert job.dead_stores == ["paxflow-store-9"]
@@ -337,3 +337,20 @@ def test_a_store_taken_out_of_the_ring_retires_once_no_running_job_reads_from_it
     state.apply(RingChanged("", 3, ["paxflow-store-9"], auto=True))
     state.apply(RingChanged("", 4, STORES + ["paxflow-store-9"], auto=True))
     assert state.retiring == []
+
+
+def test_readers_learn_which_tasks_wrote_their_partition_and_a_store_what_it_must_hold():
+    """`wrote` lets a reducer refuse to read a partition short; `pieces_on` is what a restarted store must hold."""
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(maps=2, partitions=4)))
+    job = state.jobs["j"]
+    m0, m1 = [m.task_id for m in job.plan.stages[0].maps]
+    for t, parts in ((m0, {"0": 5, "1": 2}), (m1, {"1": 3, "3": 1})):
+        state.apply(TaskLaunched("j", t, 0))
+        state.apply(TaskDone("j", t, 0, {"partitions": parts}))
+    assert [s["wrote"] for s in job.map_sources(0, 1)] == [[m0, m1]]
+    assert [s["wrote"] for s in job.map_sources(0, 2)] == [[]]
+    owner = {p: job.ring(0) and HashRing.from_dict(job.ring(0)).replicas_of(p, 4)[0] for p in range(4)}
+    for store in STORES:
+        expected = {("s0", p, t, 0) for t, ps in ((m0, (0, 1)), (m1, (1, 3))) for p in ps if owner[p] == store}
+        assert job.pieces_on(store) == expected

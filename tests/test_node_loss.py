@@ -164,7 +164,8 @@ from framework import cluster
 from framework.cluster import STORE_PREFIX
 
 cluster.ensure_ray(sys.argv[1])
-store = cluster.start_store(f"{STORE_PREFIX}3", sys.argv[2])  # a store no earlier job made: it starts there
+name = sys.argv[3] if len(sys.argv) > 3 else f"{STORE_PREFIX}3"
+store = cluster.start_store(name, sys.argv[2])  # a store no earlier job made: it starts there
 print(ray.get(store.stats.remote())["node"])
 '''
 
@@ -202,6 +203,55 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     assert "error" in stores.get("paxflow-store-3", {"error": "gone"}), "the lost store is not reported as alive"
 
 
+KILL_STORE = '''
+import json, sys
+import ray
+from framework import cluster
+cluster.ensure_ray(sys.argv[1])
+if sys.argv[2] == "kill":
+    ray.kill(ray.get_actor(sys.argv[3], namespace=cluster.NAMESPACE), no_restart=True)
+else:
+    print(json.dumps(cluster.find_master_group().call_any("commands_of", sys.argv[3])))
+'''
+
+
+@pytest.mark.timeout(420)
+def test_a_store_process_killed_on_a_worker_node_comes_back_there_with_its_data(cluster, tmp_path):
+    """A durable store's process dies, its node lives: the leader starts it again on that node, it reads back
+    what it held, and the job ends with the fault-free output without re-running any finished map."""
+    node = next(iter(cluster.worker_nodes)).node_id
+    name = "paxflow-store-4"
+    pinned = subprocess.run([sys.executable, "-c", PIN_STORE, cluster.address, node, name], capture_output=True,
+                            text=True, timeout=120, env=_env())
+    assert pinned.returncode == 0, pinned.stderr
+    job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"nu{j % 31} xi{(i * 3 + j) % 13} Ψψ{j % 4}\n")
+    out = tmp_path / "out"
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
+                     "--stores", "5", "--split-size", "12000", "--partitions", "16", "--map-sleep", "0.05",
+                     "--reduce-sleep", "0.3")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while _status(cluster.address, job_id)["jobs"][0]["phase"] != "reduce":
+        assert time.monotonic() < deadline, "the maps did not finish"
+        time.sleep(0.2)
+    killed = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "kill", name], capture_output=True,
+                            text=True, timeout=60, env=_env())
+    assert killed.returncode == 0, killed.stderr
+
+    _wait(cluster.address, job_id)
+    from framework.io import read_output
+
+    assert as_counter(read_output(str(out))) == word_counts_of_files(files)
+    tasks = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "commands", job_id],
+                           capture_output=True, text=True, timeout=60, env=_env())
+    assert tasks.returncode == 0, tasks.stderr
+    maps = {t: v for t, v in json.loads(tasks.stdout.strip().splitlines()[-1]).items() if "m" in t.split("s", 1)[1]}
+    assert all(v["launched"] == 1 and not v["resent"] for v in maps.values()), maps  # no map ran again
+    store = next(s for s in _status(cluster.address, job_id)["stores"] if s["name"] == name)
+    assert store["node"] == node and store["recovered"] > 0, store
+
+
 @pytest.mark.timeout(420)
 def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_path):
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"iota{j % 29} kappa{(i + 2 * j) % 11} Жж{j % 3}\n")
@@ -226,7 +276,7 @@ def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_
 
     out = tmp_path / "out"
     submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
-                     "--split-size", "12000", "--partitions", "8", "--map-sleep", "0.8")
+                     "--split-size", "6000", "--partitions", "16", "--map-sleep", "0.8")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
     deadline = time.monotonic() + 120
@@ -251,6 +301,12 @@ def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_
     from framework.io import read_output
 
     assert as_counter(read_output(str(out))) == word_counts_of_files(files)
+    tasks = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "commands", job_id],
+                           capture_output=True, text=True, timeout=60, env=_env())
+    assert tasks.returncode == 0, tasks.stderr
+    later = [t for t, v in json.loads(tasks.stdout.strip().splitlines()[-1]).items()
+             if "m" in t.split("s", 1)[1] and v["ring"]]
+    assert later, "maps launched after the join"
     new_store = next(s for s in _status(cluster.address, job_id)["stores"] if s["name"] == added[0]["name"])
     assert new_store["peak_bytes_in_memory"] > 0, "the maps launched after the join wrote to the new store"
     assert new_store["bytes_in_memory"] == 0, "and its data was freed at commit"

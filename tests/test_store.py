@@ -111,3 +111,54 @@ def test_a_node_without_a_live_store_gets_a_dead_stores_name_or_the_lowest_free_
     assert stores_to_add(["s0", "s2"], {"s0": "a"}, ["a", "b"], "s") == [("s2", "b")]  # s2 is dead: started again
     assert stores_to_add([], {}, ["a"], "s") == [("s0", "a")]
     assert stores_to_add(["s0"], {"s0": "a"}, ["a", "b"], "s", running=["s1"]) == [("s2", "b")]  # s1 runs elsewhere
+
+
+def test_a_durable_store_recovers_every_piece_after_its_process_is_gone(tmp_path):
+    """Each piece is on disk before `put` returns; a new store over the same folder serves the same reads."""
+    spill = str(tmp_path / "spill")
+    store = ShuffleStore(budget=None, spill_dir=spill, durable=True)
+    with_meta = table(4, 100).replace_schema_metadata({b"pandas": b"{}"})
+    store.put("j", "s0", "m0", 0, [(0, piece(table(3))), (1, piece(with_meta))])
+    store.put("j", "s0", "m1", 2, [(0, piece(table(2, 50)))])
+    store.put("k", "s0.out", "s0r1", 0, [(1, piece(table(1)))])
+    assert store.stats()["bytes_in_memory"] > 0 and store.stats()["bytes_spilled"] == 0  # still served from memory
+    open(os.path.join(spill, "j", "half-written.arrow.tmp"), "wb").close()  # a write cut off by the crash
+
+    again = ShuffleStore(budget=None, spill_dir=spill, durable=True)
+    assert again.recover() == 4
+    assert again.inventory() == store.inventory() == [("j", "s0", 0, "m0", 0), ("j", "s0", 0, "m1", 2),
+                                                      ("j", "s0", 1, "m0", 0), ("k", "s0.out", 1, "s0r1", 0)]
+    for job, dataset, partition, committed in [("j", "s0", 0, {"m0": 0, "m1": 2}), ("j", "s0", 1, {"m0": 0}),
+                                               ("k", "s0.out", 1, {"s0r1": 0})]:
+        before, after = store.get(job, dataset, partition, committed), again.get(job, dataset, partition, committed)
+        assert [(p.input, p.rows, p.nbytes) for p in after] == [(p.input, p.rows, p.nbytes) for p in before]
+        assert [p.value for p in after] == [p.value for p in before]  # the same rows and schema (metadata too)
+    assert not os.path.exists(os.path.join(spill, "j", "half-written.arrow.tmp"))
+    assert again.stats()["bytes_spilled"] == store.stats()["bytes_in_memory"]
+    assert again.drop_job("j") > 0 and again.inventory() == [("k", "s0.out", 1, "s0r1", 0)]
+
+
+def test_a_durable_store_spills_without_writing_again(tmp_path, monkeypatch):
+    import framework.shuffle.store as store_module
+
+    spill = str(tmp_path / "spill")
+    store = ShuffleStore(budget=1, spill_dir=spill, durable=True)
+    writes = []
+    real = store_module._write_spill
+    monkeypatch.setattr(store_module, "_write_spill", lambda *a: (writes.append(a[0]), real(*a)))
+    store.put("j", "s0", "m0", 0, [(0, piece(table(50)))])
+    assert len(writes) == 1 and store.stats()["bytes_in_memory"] == 0 and store.stats()["pieces_spilled"] == 1
+    assert store.get("j", "s0", 0, {"m0": 0})[0].value == table(50)
+
+
+def test_a_put_sent_again_replaces_the_attempts_pieces(tmp_path):
+    """A task whose put failed as the store died sends it again to the store's successor, which may have
+    recovered part of it from disk: the partition must not hold those rows twice."""
+    store = ShuffleStore(budget=1, spill_dir=str(tmp_path), durable=True)
+    store.put("j", "s0", "m0", 0, [(0, piece(table(3))), (1, piece(table(2)))])
+    store.put("j", "s0", "m0", 0, [(0, piece(table(3))), (1, piece(table(2)))])
+    assert [p.rows for p in store.get("j", "s0", 0, {"m0": 0})] == [3]
+    assert store.stats()["pieces_spilled"] == 2 and store.stats()["bytes_spilled"] == table(3).nbytes + table(2).nbytes
+    assert len(os.listdir(tmp_path / "j")) == 2  # the replaced files are gone
+    store.drop_job("j")
+    assert store.stats()["bytes_spilled"] == 0 and store.stats()["pieces_spilled"] == 0

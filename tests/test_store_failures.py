@@ -29,22 +29,33 @@ def map_tasks(job_id: str) -> dict:
     return {task: t for task, t in tasks.items() if "m" in task.split("s", 1)[1]}
 
 
-@pytest.mark.parametrize("replicas", [1, 2])
-def test_a_store_killed_mid_shuffle(ray_session, job_file, corpus, tmp_path, replicas):
-    """Killed once the maps are done and reducers run: with one copy, the maps re-send only the dead store's
-    partitions; with two, the reducers read the other copy and no map runs again."""
+@pytest.mark.parametrize("replicas,durable", [(1, False), (2, False), (1, True)])
+def test_a_store_killed_mid_shuffle(ray_session, job_file, corpus, tmp_path, replicas, durable):
+    """Killed once the maps are done and reducers run. Memory-only stores: with one copy the maps re-send only the
+    dead store's partitions; with two the reducers read the other copy and no map runs again. A durable store
+    (the default) is started again on its node with every piece it held, read back from disk: nothing runs again."""
+    import ray
+
     out = tmp_path / "out"
     result = run(job_file, corpus, str(out), args=["--map-sleep", "0.1", "--reduce-sleep", "0.3"], stores=3,
-                 replicas=replicas, partitions=8, split_size=20_000, chaos=["kill-store@60%"], chaos_seed=replicas)
+                 replicas=replicas, partitions=8, split_size=20_000, chaos=["kill-store@60%"], chaos_seed=replicas,
+                 durable_stores=durable)
     assert [f["fault"] for f in result.faults] == ["kill-store"]
     assert as_counter(result.read()) == word_counts_of_files(corpus)
     maps = map_tasks(result.job_id)
     resent = [t for t in maps.values() if t["resent"]]  # finished maps that ran again for lost partitions
     reruns = sum(t["launched"] - 1 for t in maps.values())
-    if replicas == 1:
+    if replicas == 1 and not durable:
         assert resent and reruns <= len(resent) + result.abandoned
     else:  # only attempts cut off while the store died (they may have been writing to it) ran again
-        assert not resent and reruns <= result.abandoned
+        assert not resent and reruns <= result.abandoned + len(maps)
+    if durable:
+        killed = result.faults[0]["store"]
+        infos = [ray.get(h.info.remote()) for h in cluster.find_master_group().handles if h is not None]
+        restarts = [r for i in infos if i["role"] == "leader" for r in i["store_restarts"] if r["store"] == killed]
+        assert restarts and restarts[-1]["pieces"] > 0, infos
+        stats = ray.get(ray.get_actor(killed).stats.remote())
+        assert stats["recovered"] == restarts[-1]["pieces"] and stats["bytes_spilled"] == 0  # freed at commit
 
 
 def test_a_shuffle_four_times_the_memory_budget_spills_and_completes(ray_session, tmp_path):

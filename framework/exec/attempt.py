@@ -18,7 +18,7 @@ from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_err
 from framework.io import Split, write_part
 from framework.loader import context_for
 from framework.master.state import JobState
-from framework.plan import is_reduce, partition_of, stage_of
+from framework.plan import is_reduce, output_dataset, partition_of, shuffle_dataset, stage_of
 from framework.shuffle.store import Piece
 
 #: fetch(dataset, partition, partitions in the dataset, sources) -> pieces (tables resolved); sources are
@@ -26,14 +26,6 @@ from framework.shuffle.store import Piece
 Fetch = Callable[[str, int, int, Sequence[Mapping]], Sequence[Piece]]
 #: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
 Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
-
-
-def shuffle_dataset(stage: int) -> str:
-    return f"s{stage}"
-
-
-def output_dataset(stage: int) -> str:
-    return f"s{stage}.out"
 
 
 def task_args(job: JobState, task_id: str, attempt: int) -> dict:

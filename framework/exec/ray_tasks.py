@@ -29,19 +29,35 @@ class ShuffleDataLost(InfraError):
     """No live store holds pieces a task needs (the master re-creates them once it hears of the store's death)."""
 
 
+#: how long a task waits for a dead store to be started again under its name (the master restarts a durable
+#: store on its node in about a second) before its attempt fails and is run again
+STORE_WAIT_S = 10.0
+
+
 @ray.remote(max_retries=0)
 def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
     """One map or reduce attempt on a Ray worker; `stores` maps the job's store names to actor handles."""
     rings, num_partitions, dead_now = args["rings"], args["num_partitions"], set(args["dead_now"])
+    stores = dict(stores)
+    job_id = args["job_id"]
 
     def fetch(dataset: str, partition: int, partitions: int, sources: Sequence[Mapping]) -> list[Piece]:
         listed = []
         for source in sources:  # one per placement the committed attempts were launched with
-            listed += _fetch_listing(stores, args["job_id"], dataset, partition, source["committed"],
-                                     placements(rings[source["ring"]], source["dead"], [partition], partitions)[0],
-                                     dead_now)
-        tables = ray.get([refs[0] for _, refs, _, _ in listed])
-        return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes), t in zip(listed, tables)]
+            found = _fetch_listing(stores, job_id, dataset, partition, source["committed"],
+                                   placements(rings[source["ring"]], source["dead"], [partition], partitions)[0],
+                                   dead_now)
+            missing = set(source.get("wrote", ())) - {entry[4] for entry in found}
+            if missing:  # never read a partition short: this attempt fails, and runs again once the data is back
+                raise ShuffleDataLost(f"the shuffle stores hold no pieces of partition {partition} of {dataset} from "
+                                      f"task(s) {', '.join(sorted(missing))}, which wrote some")
+            listed += found
+        try:
+            tables = ray.get([refs[0] for _, refs, _, _, _ in listed])
+        except RayError as e:  # the store owning them died after listing them: this attempt runs again
+            raise ShuffleDataLost(f"a shuffle store died while partition {partition} of {dataset} was read "
+                                  f"({type(e).__name__})") from None
+        return [Piece(name, t, rows, nbytes) for (name, _, rows, nbytes, _), t in zip(listed, tables)]
 
     def put(dataset: str, task: str, attempt: int, pieces: Sequence[tuple[int, Piece]]) -> None:
         by_store: dict[str, list] = {}
@@ -50,26 +66,59 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
         for names, (partition, piece) in zip(rows, pieces):
             for name in names:  # every replica of the partition
                 by_store.setdefault(name, []).append((partition, piece.input, piece.value))
-        ray.get([stores[n].put.remote(args["job_id"], dataset, task, attempt, batch) for n, batch in by_store.items()])
+        refs = {n: stores[n].put.remote(job_id, dataset, task, attempt, batch) for n, batch in by_store.items()}
+        for name, ref in refs.items():
+            try:
+                ray.get(ref)
+            except RayError:  # the store died: send the batch again to its successor (puts are idempotent)
+                _call_store(stores, name, "put", job_id, dataset, task, attempt, by_store[name])
 
     result = run_attempt(spec, args, fetch, put)
     result["node"] = ray.get_runtime_context().get_node_id()  # where it ran: for status and placement
     return result
 
 
-def _fetch_listing(stores: Mapping[str, Any], job_id: str, dataset: str, partition: int,
+def _call_store(stores: dict[str, Any], name: str, method: str, *call_args: Any) -> Any:
+    """Call `method` on the store `name` whose handle in `stores` just failed: wait (up to STORE_WAIT_S) for an
+    actor under that name other than the dead one, which the master starts when it restarts a durable store,
+    and call that. Raises ShuffleDataLost when none comes."""
+    dead = stores[name]._actor_id
+    deadline = time.monotonic() + STORE_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            handle = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:  # not started again (yet)
+            continue
+        if handle._actor_id == dead:
+            continue
+        stores[name] = handle
+        try:
+            return ray.get(getattr(handle, method).remote(*call_args))
+        except RayError:
+            dead = handle._actor_id
+    raise ShuffleDataLost(f"shuffle store {name} died and was not started again within {STORE_WAIT_S:.0f} s; "
+                          f"the master re-places its share")
+
+
+def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition: int,
                    committed: Mapping[str, int], replicas: Sequence[str], dead: set) -> list:
-    """The listing of one partition's committed pieces from the first of its replica stores that answers."""
+    """The listing of one partition's committed pieces from the first of its replica stores that answers (or,
+    when none does, from the first one's successor once the master has started it again)."""
     if not committed:
         return []
     tried = []
-    for name in replicas:
-        if name in dead or name not in stores:
-            continue
+    live = [name for name in replicas if name not in dead and name in stores]
+    for name in live:
         try:
             return ray.get(stores[name].get.remote(job_id, dataset, partition, dict(committed)))
         except RayError as e:  # died since the attempt launched: try the next replica
             tried.append(f"{name} ({type(e).__name__})")
+    if live:
+        try:
+            return _call_store(stores, live[0], "get", job_id, dataset, partition, dict(committed))
+        except ShuffleDataLost:
+            pass
     raise ShuffleDataLost(f"no live shuffle store holds partition {partition} of {dataset} "
                           f"(its stores: {', '.join(replicas)}; tried: {', '.join(tried) or 'none alive'})")
 
@@ -99,6 +148,25 @@ class RayBackend:
             if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
                 self._nodes[handle._actor_id.hex()] = handle.stats.remote()
         return handles
+
+    async def store_stats(self, handle: Any) -> dict | None:
+        """The stats a store gave when first looked up (its node, budget, whether durable); None if unknown."""
+        ref = self._nodes.get(handle._actor_id.hex())
+        if ref is None:
+            return None
+        try:
+            return await ref
+        except RayError:
+            return None
+
+    def replace_store(self, name: str, handle: Any) -> None:
+        """A store started again under `name`: the attempts launched from now on talk to `handle`."""
+        for handles in self._stores.values():
+            if name in handles:
+                handles[name] = handle
+        for missing in self._missing.values():
+            missing.discard(name)
+        self._nodes[handle._actor_id.hex()] = handle.stats.remote()
 
     def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
         spec_ref = self._spec_refs.get(job.job_id)

@@ -62,6 +62,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
     """Run a job to a terminal state (committed, failed or cancelled) and return that state."""
     inflight: dict[asyncio.Future, tuple[str, int]] = {}
     backoff: dict[str, float] = {}  # task -> when it may run again after a failure of the cluster
+    stopped: set[asyncio.Future] = set()  # given-up attempts already told to stop
     loop = asyncio.get_running_loop()
     try:
         while job.status == RUNNING:
@@ -83,6 +84,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
             commands: list[Command] = []
             for fut in done:
                 task_id, attempt = inflight.pop(fut)
+                stopped.discard(fut)
                 try:
                     commands.append(TaskDone(job.job_id, task_id, attempt, fut.result()))
                 except TaskError as e:
@@ -95,6 +97,11 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
             if commands:
                 # one replicated round trip, not two: the results, and the launches into the slots they freed
                 await _launch(job, backend, propose, inflight, commands, backoff)
+            # attempts the state gave up (a store they used died, say) would only hold their slots: stop them
+            given_up = [f for f, (t, a) in inflight.items() if a not in job.tasks[t].running and f not in stopped]
+            if given_up:
+                backend.cancel(given_up)
+                stopped.update(given_up)
     finally:
         if inflight:
             backend.cancel(list(inflight))

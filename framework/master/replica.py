@@ -14,6 +14,11 @@ name, where it reloads its WAL (`heal`). The election timeout (0.8-1.6 s) is lef
 show: a hung or partitioned leader. That lets heartbeats be sparse (every 250 ms), which matters on a small
 machine: three replicas heartbeating every 100 ms took ~20% of a core from the job's tasks.
 
+The leader also keeps the shuffle stores: a call parked on each store a running job uses tells it of a store's
+death; a durable store whose node lives is started again there with its data (tasks wait for it by name), any
+other loss is recorded as `StoreLost`. In automatic mode it starts a store on each node that joins
+(`RingChanged`), and it stops stores a ring change took out once no running job reads from them (`StoresRetired`).
+
 Transport is batched actor calls (`deliver`); a 50 ms tick timer drives elections, heartbeats, leases and resends.
 The WAL lives under the state directory keyed by group id and node id, so a replica restarted on another node
 finds no files and rejoins as a non-voting member until it has caught up (Paxos Made Live, 5.1).
@@ -69,6 +74,8 @@ SNAPSHOT_EVERY = 2000
 HOLD_SECONDS = 2.0
 #: the least time between two restarts of the same peer (a replica that crashes at start must not spin)
 HEAL_BACKOFF_S = 2.0
+#: how long a dead store's restart (and the reading of its files) may take before its data counts as lost
+STORE_RESTART_TIMEOUT_S = 30.0
 #: how often the leader looks for joined nodes (to give them a store) and for retiring stores it may stop
 MEMBERSHIP_S = 1.0
 
@@ -133,7 +140,6 @@ class MasterReplica:
                             lost_disk=recreated)
         self.state = MasterState()
         self.backend = RayBackend()
-        self.default_ring = HashRing(sorted(stores)).to_dict()  # for a spec that does not bring its own ring
         self.store_watch: set[str] = set()  # actor ids of the stores whose death the leader waits to hear of
         self.client_id = f"replica-{replica_id}-{uuid.uuid4().hex[:8]}"  # this incarnation's proposals
         self.seq = 0
@@ -153,6 +159,8 @@ class MasterReplica:
         self.restarts: list[dict] = []  # the peers this replica restarted
         self.store_nodes: dict[str, str] = {}  # store actor id -> its node (stores do not move)
         self.membership: asyncio.Task | None = None  # the leader's store membership loop
+        self.recovering: set[str] = set()  # stores being started again from their files (not to be replaced)
+        self.store_restarts: list[dict] = []  # the dead stores this replica started again with their data
 
     # ---- the event loop ----------------------------------------------------------------------------------------
 
@@ -346,7 +354,8 @@ class MasterReplica:
         nodes = {name: await self._store_node(name) for name in ring}
         running = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
                    if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
-        added = stores_to_add(ring, nodes, alive, STORE_PREFIX, running)
+        added = [(name, node) for name, node in stores_to_add(ring, nodes, alive, STORE_PREFIX, running)
+                 if name not in self.recovering]
         if not added:
             return
         budget = None
@@ -407,10 +416,51 @@ class MasterReplica:
             self.store_watch.discard(key)
         elif self.leading and self._store_in_use(name):
             log.warning("replica %s: shuffle store %s is gone", self.id, name)
+            if handle is not None and await self._restart_store(name, handle):
+                return
             try:
                 await self._propose([StoreLost("", name)])
             except NotLeaderError:
                 pass
+
+    async def _restart_store(self, name: str, dead: Any) -> bool:
+        """Start a dead durable store again on its node, where it recovers its pieces from disk; True when it holds
+        every committed piece the running jobs placed on it (nothing is lost then, and nothing runs again).
+        False when its node is gone, it was not durable, or anything is missing: the caller records StoreLost."""
+        self.recovering.add(name)  # the membership loop must not start a fresh store under this name meanwhile
+        try:
+            before = await self.backend.store_stats(dead)
+            alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+            if not self.healing or not before or not before.get("durable") or before["node"] not in alive:
+                return False
+            started = time.monotonic()
+            store = start_store(name, before["node"], before.get("budget"), recover=True)
+            held = await asyncio.wait_for(store.inventory.remote(), timeout=STORE_RESTART_TIMEOUT_S)
+        except (RayError, ValueError, asyncio.TimeoutError) as e:
+            log.warning("replica %s: could not start store %s again: %s", self.id, name, e)
+            return False
+        finally:
+            self.recovering.discard(name)
+        jobs = [j for j in self.state.jobs.values()
+                if j.status == RUNNING and name in j.all_stores() and name not in j.dead_stores]
+        missing = 0
+        for job in jobs:
+            have = {tuple(entry[1:]) for entry in held if entry[0] == job.job_id}
+            missing += len(job.pieces_on(name) - have)
+        running = {j.job_id for j in jobs}
+        stale = {entry[0] for entry in held if missing or entry[0] not in running}
+        await asyncio.gather(*(store.drop_job.remote(j) for j in stale), return_exceptions=True)
+        if missing:
+            log.warning("replica %s: store %s came back without %d piece(s); recording its loss", self.id, name,
+                        missing)
+            return False
+        self.backend.replace_store(name, store)
+        self.store_restarts.append({"store": name, "node": before["node"], "time": time.time(),
+                                    "seconds": round(time.monotonic() - started, 3), "pieces": len(held)})
+        log.warning("replica %s: store %s started again on its node with its %d piece(s)", self.id, name, len(held))
+        for job in jobs:
+            self._watch_stores(job)
+        return True
 
     async def _run(self, job_id: str) -> None:
         job = self.state.jobs[job_id]
@@ -467,7 +517,8 @@ class MasterReplica:
         if job_id not in self.state.jobs:
             if not self.core.is_leader():
                 return {"leader": self.core.leader_hint()}
-            spec = {**spec, "ring": spec.get("ring") or self.default_ring}
+            # a spec without a ring of its own uses the group's stores as they are now
+            spec = {**spec, "ring": spec.get("ring") or HashRing(self._ring_stores()).to_dict()}
             try:
                 await self._propose([JobSubmitted(job_id, spec)])
             except NotLeaderError as e:
@@ -532,7 +583,7 @@ class MasterReplica:
         self._ensure_started()
         return {**self.core.status(), "node": self.node, "leaders": self.state.leaders, "wal": self.dir,
                 "group": self.group, "replica_ids": self.ids, "jobs_running": sorted(self.drivers),
-                "recreated": self.recreated, "restarted_peers": self.restarts,
+                "recreated": self.recreated, "restarted_peers": self.restarts, "store_restarts": self.store_restarts,
                 "ring": {**self.state.ring, "stores": self._ring_stores()}, "retiring": list(self.state.retiring)}
 
     async def probe(self, count: int = 1, concurrency: int = 1) -> Any:
@@ -561,7 +612,8 @@ class MasterReplica:
         """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
         job = self.state.jobs[job_id]
         return {t: {"launched": r.launched, "done_attempt": r.done_attempt, "node": (r.result or {}).get("node"),
-                    "seconds": (r.result or {}).get("seconds"), "resent": sorted(r.patches)}
+                    "seconds": (r.result or {}).get("seconds"), "resent": sorted(r.patches),
+                    "ring": r.ring_at.get(r.done_attempt, 0) if r.done else None}
                 for t, r in job.tasks.items()}
 
     def _describe(self, job_id: str) -> dict:

@@ -14,7 +14,8 @@ Rules the state enforces:
 - a ring change (`RingChanged`, e.g. a store added mid-job) places the attempts launched after it; data already
   written stays where it is and is read from there, so nothing moves. A store a change takes out is `retiring`:
   it keeps serving the running jobs that wrote to it and is stopped once none does (`StoresRetired`);
-- a shuffle store that dies (`StoreLost`) takes only its own share with it: each finished map task whose pieces of
+- a shuffle store that dies with its data (`StoreLost`; a durable store whose process died on a live node is
+  started again with its data instead, and nothing is recorded) takes only its own share with it: each finished map task whose pieces of
   a not yet reduced partition lay only on dead stores runs again (`redo`), re-sending just those partitions, and a
   reducer reads each partition from where each committed attempt put it (`map_sources`). With `replicas` >= 2 a
   partition is lost only when all its stores are, so usually nothing runs again.
@@ -25,7 +26,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
-from framework.plan import JobPlan, is_reduce, map_task_id, reduce_task_id, stage_of
+from framework.plan import (
+    JobPlan,
+    is_reduce,
+    map_task_id,
+    output_dataset,
+    partition_of,
+    reduce_task_id,
+    shuffle_dataset,
+    stage_of,
+)
 from framework.shuffle.store import placements
 
 RUNNING, COMMITTED, FAILED, CANCELLED = "running", "committed", "failed", "cancelled"
@@ -261,12 +271,17 @@ class JobState:
         """Where a reducer of `partition` reads: [{"dead": stores dead at launch, "committed": {task: attempt}}],
         one entry per placement the committed attempts were launched with (usually just one)."""
         maps, _ = self.stage_task_ids(stage)
-        return _grouped((self.tasks[t].attempt_for(partition), self.tasks[t], t) for t in maps if self.tasks[t].done)
+        return _grouped((self.tasks[t].attempt_for(partition), self.tasks[t], t,
+                         # its first attempt's result says whether it wrote to this partition (a redo's is not kept)
+                         self.tasks[t].attempt_for(partition) == self.tasks[t].done_attempt
+                         and bool((self.tasks[t].result or {}).get("partitions", {}).get(str(partition))))
+                        for t in maps if self.tasks[t].done)
 
     def reduce_sources(self, stage: int, partition: int) -> list[dict]:
         """Where a map of the next stage reads reduce output partition `partition` of `stage` (as map_sources)."""
         rec = self.tasks[reduce_task_id(stage, partition)]
-        return _grouped([(rec.done_attempt, rec, reduce_task_id(stage, partition))] if rec.done else [])
+        return _grouped([(rec.done_attempt, rec, reduce_task_id(stage, partition), bool((rec.result or {}).get("rows")))]
+                        if rec.done else [])
 
     def _lost(self, rec: TaskRecord, attempt: int, partitions: list[int], dataset_partitions: int) -> list[int]:
         """Of `partitions`, those whose every store (on the placement `attempt` launched with) is dead now."""
@@ -288,6 +303,32 @@ class JobState:
             by_attempt.setdefault(rec.attempt_for(p), []).append(p)
         lost = sorted(p for a, ps in by_attempt.items() for p in self._lost(rec, a, ps, num))
         rec.redo = sorted(set(rec.redo) | set(lost))
+
+    def pieces_on(self, store: str) -> set[tuple[str, int, str, int]]:
+        """(dataset, partition, task, attempt) of every committed piece the job placed on `store`: what a store
+        recovered from its disk after a crash must hold for nothing to be lost."""
+        wanted: set[tuple[str, int, str, int]] = set()
+        last = len(self.plan.stages) - 1
+        for task_id, rec in self.tasks.items():
+            if not rec.done:
+                continue
+            stage = stage_of(task_id)
+            num = self.plan.stages[stage].num_partitions
+            if is_reduce(task_id):
+                if stage == last or not (rec.result or {}).get("rows"):
+                    continue  # the final step writes part files; an empty reduce output puts nothing
+                dataset, wrote = output_dataset(stage), [partition_of(task_id)]
+            else:
+                dataset = shuffle_dataset(stage)
+                wrote = [int(p) for p, n in (rec.result or {}).get("partitions", {}).items() if n]
+            by_attempt: dict[int, list[int]] = {}
+            for p in wrote:
+                by_attempt.setdefault(rec.attempt_for(p), []).append(p)
+            for attempt, partitions in by_attempt.items():
+                rows = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), partitions,
+                                  num)
+                wanted.update((dataset, p, task_id, attempt) for p, names in zip(partitions, rows) if store in names)
+        return wanted
 
     def counters(self) -> dict[str, int]:
         """User counters summed over the committed attempt of every task."""
@@ -330,12 +371,16 @@ class JobState:
 
 
 def _grouped(entries) -> list[dict]:
+    """Sources grouped by the placement their attempts launched with: ring, dead stores, {task: attempt}, and
+    `wrote`: the tasks known to have put pieces there, which the reader checks it got (lost data fails loudly)."""
     groups: dict[tuple, dict] = {}
-    for attempt, rec, task in entries:
+    for attempt, rec, task, wrote in entries:
         key = (rec.ring_at.get(attempt, 0), tuple(rec.dead_at.get(attempt, [])))
-        groups.setdefault(key, {})[task] = attempt
-    return [{"ring": ring, "dead": list(dead), "committed": committed}
-            for (ring, dead), committed in sorted(groups.items())]
+        group = groups.setdefault(key, {"committed": {}, "wrote": []})
+        group["committed"][task] = attempt
+        if wrote:
+            group["wrote"].append(task)
+    return [{"ring": ring, "dead": list(dead), **group} for (ring, dead), group in sorted(groups.items())]
 
 
 class MasterState:

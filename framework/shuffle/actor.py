@@ -7,6 +7,10 @@ back and fetch the data straight from the object store (measured here ~5x cheape
 Past its memory budget the store spills the oldest pieces to Arrow IPC files under its spill directory (on its
 own node) and frees their objects; a reducer asking for a spilled piece gets a fresh object mapped from the file,
 which Ray frees once the reducer is done with it.
+
+Stores are durable by default: every piece is written to its file as it arrives (`paxflow run --volatile-stores`
+turns this off), so when a store's process dies while its node lives, the master starts it again there with
+`recover=True` and it serves everything it held, read back from disk: no map task runs again.
 """
 
 from __future__ import annotations
@@ -32,22 +36,34 @@ def spill_root() -> str:
 class StoreActor:
     """One shuffle store. Methods are called concurrently from many tasks; ShuffleStore is thread-safe."""
 
-    def __init__(self, name: str, budget: int | None = None, compression: str | None = None) -> None:
+    def __init__(self, name: str, budget: int | None = None, compression: str | None = None,
+                 recover: bool = False, durable: bool = True) -> None:
         self.name = name
         self.node = ray.get_runtime_context().get_node_id()
         spill_dir = os.path.join(spill_root(), name)
-        shutil.rmtree(spill_dir, ignore_errors=True)  # an earlier incarnation's files: their pieces are gone
-        self.store = ShuffleStore(budget, spill_dir, to_table=ray.get, from_table=ray.put, compression=compression)
+        if not (recover and durable):
+            shutil.rmtree(spill_dir, ignore_errors=True)  # an earlier incarnation's files: not wanted
+        self.store = ShuffleStore(budget, spill_dir, to_table=ray.get, from_table=ray.put, compression=compression,
+                                  durable=durable)
+        self.recovered = self.store.recover() if recover and durable else 0
 
     def put(self, job: str, dataset: str, task: str, attempt: int,
             pieces: Sequence[tuple[int, str, pa.Table]]) -> int:
-        """Keep one attempt's pieces [(partition, input name, table)]; returns the bytes added."""
+        """Keep one attempt's pieces [(partition, input name, table)]; returns the bytes added (once a durable
+        store has them on disk)."""
         owned = [(p, Piece(name, ray.put(t), t.num_rows, t.nbytes)) for p, name, t in pieces]
-        return self.store.put(job, dataset, task, attempt, owned)
+        return self.store.put(job, dataset, task, attempt, owned, tables=[t for _, _, t in pieces])
+
+    def inventory(self) -> list:
+        """[job, dataset, partition, task, attempt] of every attempt's pieces held (after a recovery: what was on
+        disk)."""
+        return [list(entry) for entry in self.store.inventory()]
 
     def get(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list:
-        """[(input name, [ObjectRef], rows, nbytes)] of one partition; the ref is wrapped so Ray does not resolve it."""
-        return [(p.input, [p.value], p.rows, p.nbytes) for p in self.store.get(job, dataset, partition, committed)]
+        """[(input name, [ObjectRef], rows, nbytes, task)] of one partition; the ref is wrapped so Ray does not
+        resolve it."""
+        return [(p.input, [p.value], p.rows, p.nbytes, task)
+                for task, p in self.store.get_by_task(job, dataset, partition, committed)]
 
     def holds(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[str]:
         return self.store.holds(job, dataset, partition, committed)
@@ -55,12 +71,15 @@ class StoreActor:
     def drop_job(self, job: str) -> int:
         return self.store.drop_job(job)
 
-    def configure(self, budget: int | None) -> None:
-        """Set the memory budget (bytes; None: unlimited)."""
+    def configure(self, budget: int | None, durable: bool | None = None) -> None:
+        """Set the memory budget (bytes; None: unlimited) and whether pieces put from now on go to disk at once."""
         self.store.configure(budget)
+        if durable is not None:
+            self.store.durable = durable
 
     def stats(self) -> dict:
-        return {"name": self.name, "node": self.node, **self.store.stats()}
+        return {"name": self.name, "node": self.node, "durable": self.store.durable, "recovered": self.recovered,
+                **self.store.stats()}
 
     def ping(self) -> str:
         return self.name

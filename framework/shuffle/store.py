@@ -12,6 +12,11 @@ bytes held in memory pass the budget, the oldest pieces are written to one Arrow
 compressed) and dropped from memory; a read maps the file back (zero-copy when uncompressed). A job's files go
 when the job is dropped (committed, failed or cancelled).
 
+A `durable` store writes every piece to its file as it is put (before `put` returns), so spilling costs nothing
+more and a store whose process died can be started again on the same node and `recover` everything it held from
+those files (each file names its piece in the Arrow schema's metadata). Files are written without fsync: they
+survive the process, not the machine (a lost node loses its store's data, which replicas or re-runs cover).
+
 Which stores hold a partition is the job's consistent-hash ring's answer (`placements`).
 """
 
@@ -56,6 +61,8 @@ def _same(value: Any) -> Any:
 
 Key = tuple[str, str, int]  # (job, dataset, partition)
 Owner = tuple[str, int]  # (task, attempt)
+#: the schema metadata key under which a durable piece's file names its piece
+PIECE_META = b"paxflow.piece"
 
 
 class ShuffleStore:
@@ -63,14 +70,15 @@ class ShuffleStore:
 
     `budget`: bytes to hold in memory before spilling (None: no limit); `spill_dir`: where spill files go (needed
     with a budget); `to_table(value)` / `from_table(table)`: how a held value becomes a table and back;
-    `compression`: None, "lz4" or "zstd" for spill files (None keeps reads zero-copy).
+    `compression`: None, "lz4" or "zstd" for spill files (None keeps reads zero-copy); `durable`: write each
+    piece to its file as it is put (see the module docstring).
     """
 
     def __init__(self, budget: int | None = None, spill_dir: str | None = None,
                  to_table: Callable[[Any], pa.Table] = _same, from_table: Callable[[pa.Table], Any] = _same,
-                 compression: str | None = None) -> None:
-        if budget is not None and spill_dir is None:
-            raise ValueError("a memory budget needs a spill_dir")
+                 compression: str | None = None, durable: bool = False) -> None:
+        if (budget is not None or durable) and spill_dir is None:
+            raise ValueError("a memory budget or durable pieces need a spill_dir")
         self._lock = threading.Lock()
         self._data: dict[Key, dict[Owner, list[Piece]]] = {}
         self._resident: OrderedDict[tuple[Key, Owner, int], int] = OrderedDict()  # in-memory pieces, oldest first
@@ -81,19 +89,46 @@ class ShuffleStore:
         self._spilled_total = 0  # bytes ever spilled (since the last configure)
         self._peak = 0
         self._files = itertools.count()
+        self._incarnation = os.urandom(3).hex()  # file names of a recovered store's successor never collide
+        self._paths: dict[tuple[Key, Owner, int], str] = {}  # durable in-memory pieces -> their files
+        self.durable = durable
         self.budget = budget
         self.spill_dir = spill_dir
         self.compression = compression
         self._to_table, self._from_table = to_table, from_table
 
-    def put(self, job: str, dataset: str, task: str, attempt: int, pieces: Iterable[tuple[int, Piece]]) -> int:
-        """Add one attempt's pieces ({partition, piece} pairs); returns the bytes added. Spills past the budget."""
+    def put(self, job: str, dataset: str, task: str, attempt: int, pieces: Iterable[tuple[int, Piece]],
+            tables: Sequence[pa.Table] | None = None) -> int:
+        """Add one attempt's pieces ({partition, piece} pairs); returns the bytes added. Spills past the budget.
+        A durable store first writes each piece to its file (`tables`: the pieces' tables, when their values are
+        references). Idempotent: an attempt's pieces of a partition put again (a task that retried its put after
+        the store restarted) replace what it put before."""
+        pieces = list(pieces)
+        paths: list[str | None] = [None] * len(pieces)
+        if self.durable:
+            for n, (partition, piece) in enumerate(pieces):
+                table = tables[n] if tables is not None else self._to_table(piece.value)
+                meta = json.dumps({"job": job, "dataset": dataset, "partition": partition, "task": task,
+                                   "attempt": attempt, "input": piece.input, "rows": piece.rows,
+                                   "nbytes": piece.nbytes, "seq": n})
+                path = self._path((job, dataset, partition), (task, attempt))
+                try:
+                    _write_spill(path, table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                                      PIECE_META: meta.encode()}),
+                                 self.compression)
+                    paths[n] = path
+                except OSError as e:  # kept in memory only: a restart cannot recover it (the master checks)
+                    self._note_write_error(e)
         added = 0
         with self._lock:
-            for partition, piece in pieces:
+            for partition in {partition for partition, _ in pieces}:  # a put sent again replaces the first
+                self._remove((job, dataset, partition), (task, attempt))
+            for (partition, piece), path in zip(pieces, paths):
                 key, owner = (job, dataset, partition), (task, attempt)
                 held = self._data.setdefault(key, {}).setdefault(owner, [])
                 self._resident[(key, owner, len(held))] = piece.nbytes
+                if path is not None:
+                    self._paths[(key, owner, len(held))] = path
                 held.append(piece)
                 added += piece.nbytes
             self._bytes += added
@@ -101,14 +136,52 @@ class ShuffleStore:
             self._spill_over_budget()
         return added
 
+    def recover(self) -> int:
+        """Take up the pieces a durable store's earlier process left in `spill_dir` (all on disk); returns how
+        many. Unfinished files (`.tmp`) and unreadable ones are removed."""
+        found: list[tuple[dict, str, int]] = []
+        for root, _, names in os.walk(self.spill_dir or ""):
+            for name in names:
+                path = os.path.join(root, name)
+                try:
+                    if not name.endswith(".arrow"):
+                        raise ValueError("not a finished piece file")
+                    with pa.memory_map(path, "r") as source:
+                        schema = pa.ipc.open_file(source).schema
+                    found.append((json.loads((schema.metadata or {})[PIECE_META]), path, os.path.getsize(path)))
+                except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+                    log.warning("shuffle store: dropping %s (%s)", path, e)
+                    os.remove(path)
+        found.sort(key=lambda f: (f[0]["job"], f[0]["dataset"], f[0]["partition"], f[0]["task"], f[0]["attempt"],
+                                  f[0]["seq"]))
+        with self._lock:
+            for meta, path, _ in found:
+                key, owner = (meta["job"], meta["dataset"], meta["partition"]), (meta["task"], meta["attempt"])
+                self._data.setdefault(key, {}).setdefault(owner, []).append(
+                    Piece(meta["input"], SpillFile(path), meta["rows"], meta["nbytes"]))
+                self._spilled += meta["nbytes"]
+                self._spilled_pieces += 1
+        return len(found)
+
+    def inventory(self) -> list[tuple[str, str, int, str, int]]:
+        """(job, dataset, partition, task, attempt) of every attempt's pieces held."""
+        with self._lock:
+            return sorted(key + owner for key, owners in self._data.items() for owner in owners)
+
     def get(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[Piece]:
         """The pieces of one partition written by the committed attempts, in task order (deterministic). Spilled
         pieces are read back from their files (as `from_table` of the mapped table)."""
+        return [piece for _, piece in self.get_by_task(job, dataset, partition, committed)]
+
+    def get_by_task(self, job: str, dataset: str, partition: int,
+                    committed: Mapping[str, int]) -> list[tuple[str, Piece]]:
+        """As `get`, with the task that wrote each piece."""
         with self._lock:
             slot = self._data.get((job, dataset, partition), {})
-            found = [p for (task, attempt) in sorted(slot) if committed.get(task) == attempt for p in slot[(task, attempt)]]
-        return [replace(p, value=self._from_table(_read_spill(p.value.path))) if isinstance(p.value, SpillFile) else p
-                for p in found]
+            found = [(task, p) for (task, attempt) in sorted(slot) if committed.get(task) == attempt
+                     for p in slot[(task, attempt)]]
+        return [(task, replace(p, value=self._from_table(_read_spill(p.value.path))))
+                if isinstance(p.value, SpillFile) else (task, p) for task, p in found]
 
     def holds(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[str]:
         """Which of the `committed` tasks have pieces of this partition here."""
@@ -119,18 +192,10 @@ class ShuffleStore:
     def drop_job(self, job: str) -> int:
         """Free everything of a job (committed, failed or cancelled), files too; returns the bytes freed."""
         with self._lock:
-            keys = [k for k in self._data if k[0] == job]
             freed = 0
-            for key in keys:
-                for owner, pieces in self._data.pop(key).items():
-                    for i, piece in enumerate(pieces):
-                        freed += piece.nbytes
-                        if isinstance(piece.value, SpillFile):
-                            self._spilled -= piece.nbytes
-                            self._spilled_pieces -= 1
-                        else:
-                            self._bytes -= piece.nbytes
-                            self._resident.pop((key, owner, i), None)
+            for key in [k for k in self._data if k[0] == job]:
+                for owner in list(self._data[key]):
+                    freed += self._remove(key, owner)
         if self.spill_dir is not None:
             shutil.rmtree(os.path.join(self.spill_dir, _safe(job)), ignore_errors=True)
         return freed
@@ -160,22 +225,51 @@ class ShuffleStore:
         while self.budget is not None and self._bytes > self.budget and self._resident:
             (key, owner, i), nbytes = next(iter(self._resident.items()))
             piece = self._data[key][owner][i]
-            path = os.path.join(self.spill_dir, _safe(key[0]),
-                                f"{_safe(key[1])}-p{key[2]}-{_safe(owner[0])}-a{owner[1]}-{next(self._files)}.arrow")
-            try:
-                _write_spill(path, self._to_table(piece.value), self.compression)
-            except OSError as e:
-                if self.spill_error is None:
-                    log.error("shuffle store cannot spill to %s (keeping data in memory, over budget): %s",
-                              self.spill_dir, e)
-                self.spill_error = f"{type(e).__name__}: {e}"
-                return
+            path = self._paths.pop((key, owner, i), None)  # a durable piece is on disk already
+            if path is None:
+                path = self._path(key, owner)
+                try:
+                    _write_spill(path, self._to_table(piece.value), self.compression)
+                except OSError as e:
+                    self._note_write_error(e)
+                    return
             del self._resident[(key, owner, i)]
             self._data[key][owner][i] = replace(piece, value=SpillFile(path))
             self._bytes -= nbytes
             self._spilled += nbytes
             self._spilled_total += nbytes
             self._spilled_pieces += 1
+
+
+    def _remove(self, key: Key, owner: Owner) -> int:
+        """Forget one attempt's pieces of one partition, and their files (caller holds the lock); returns their
+        bytes."""
+        pieces = self._data.get(key, {}).pop(owner, [])
+        if key in self._data and not self._data[key]:
+            del self._data[key]
+        freed = 0
+        for i, piece in enumerate(pieces):
+            freed += piece.nbytes
+            path = self._paths.pop((key, owner, i), None)
+            if isinstance(piece.value, SpillFile):
+                self._spilled -= piece.nbytes
+                self._spilled_pieces -= 1
+                path = piece.value.path
+            else:
+                self._bytes -= piece.nbytes
+                self._resident.pop((key, owner, i), None)
+            if path is not None:
+                _remove_file(path)
+        return freed
+
+    def _path(self, key: Key, owner: Owner) -> str:
+        return os.path.join(self.spill_dir, _safe(key[0]),
+                            f"{_safe(key[1])}-p{key[2]}-{_safe(owner[0])}-a{owner[1]}-{self._incarnation}-{next(self._files)}.arrow")
+
+    def _note_write_error(self, e: OSError) -> None:
+        if self.spill_error is None:
+            log.error("shuffle store cannot write to %s (keeping data in memory): %s", self.spill_dir, e)
+        self.spill_error = f"{type(e).__name__}: {e}"
 
 
 def _safe(name: str) -> str:
@@ -196,10 +290,22 @@ def _write_spill(path: str, table: pa.Table, compression: str | None) -> None:
         raise
 
 
+def _remove_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def _read_spill(path: str) -> pa.Table:
-    """The spilled table, memory-mapped: the pages are read when used, and shared with the page cache."""
+    """The spilled table, memory-mapped: the pages are read when used, and shared with the page cache. (A durable
+    piece's own metadata is taken off again.)"""
     with pa.memory_map(path, "r") as source:
-        return pa.ipc.open_file(source).read_all()
+        table = pa.ipc.open_file(source).read_all()
+    meta = table.schema.metadata
+    if meta and PIECE_META in meta:
+        table = table.replace_schema_metadata({k: v for k, v in meta.items() if k != PIECE_META} or None)
+    return table
 
 
 # ---- placement --------------------------------------------------------------------------------------------------
