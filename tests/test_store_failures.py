@@ -91,8 +91,9 @@ def test_a_store_added_mid_job_takes_the_later_attempts(ray_session, job_file, c
     from framework.io import read_output
     from framework.shuffle.ring import HashRing
 
-    stores = cluster.get_stores(2)
-    group = cluster.get_master_group(None, stores)
+    grown = sorted(cluster.get_stores(4))  # started now: starting an actor mid-job takes seconds on a busy machine
+    stores = grown[:2]
+    group = cluster.get_master_group(None, cluster.get_stores(2))
     job_id, spec = plan_job(job_file, corpus, str(tmp_path / "out"), args=["--map-sleep", "0.3", "--reduce-sleep",
                                                                              "0.3"], cpus=2, split_size=20_000,
                             partitions=8)
@@ -106,11 +107,12 @@ def test_a_store_added_mid_job_takes_the_later_attempts(ray_session, job_file, c
             time.sleep(0.05)
 
     wait_for(lambda s: s["all_done"] >= 2)
-    grown = sorted(cluster.get_stores(4))
     answer = group.call_leader("scale", grown)
     assert answer["stores"] == grown
     wait_for(lambda s: s["phase"] == "reduce")
-    held = {s["name"]: s["bytes_in_memory"] for s in store_stats() if "error" not in s}
+    held = {s["name"]: s["bytes_in_memory"] + s["bytes_spilled"] for s in store_stats() if "error" not in s}
+    rings = {t["ring"] for t in map_tasks(job_id).values()}
+    assert rings == {0, 1}, rings  # maps launched before and after the change
     assert held["paxflow-store-2"] + held["paxflow-store-3"] > 0, held  # later maps wrote to the new stores
     assert held["paxflow-store-0"] + held["paxflow-store-1"] > 0, held  # earlier ones' data stayed put
     status = group.wait(job_id, timeout=120)
