@@ -354,3 +354,11 @@ def test_readers_learn_which_tasks_wrote_their_partition_and_a_store_what_it_mus
     for store in STORES:
         expected = {("s0", p, t, 0) for t, ps in ((m0, (0, 1)), (m1, (1, 3))) for p in ps if owner[p] == store}
         assert job.pieces_on(store) == expected
+
+
+def test_a_store_lost_to_one_job_only_leaves_the_others_alone():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec()))
+    state.apply(JobSubmitted("k", ring_spec()))
+    state.apply(StoreLost("k", STORES[0]))
+    assert state.jobs["j"].dead_stores == [] and state.jobs["k"].dead_stores == [STORES[0]]

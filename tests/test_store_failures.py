@@ -29,7 +29,7 @@ def map_tasks(job_id: str) -> dict:
     return {task: t for task, t in tasks.items() if "m" in task.split("s", 1)[1]}
 
 
-@pytest.mark.parametrize("replicas,durable", [(1, False), (2, False), (1, True)])
+@pytest.mark.parametrize("replicas,durable", [(1, False), (2, False), (1, True), (2, True)])
 def test_a_store_killed_mid_shuffle(ray_session, job_file, corpus, tmp_path, replicas, durable):
     """Killed once the maps are done and reducers run. Memory-only stores: with one copy the maps re-send only the
     dead store's partitions; with two the reducers read the other copy and no map runs again. A durable store

@@ -44,14 +44,9 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
     def fetch(dataset: str, partition: int, partitions: int, sources: Sequence[Mapping]) -> list[Piece]:
         listed = []
         for source in sources:  # one per placement the committed attempts were launched with
-            found = _fetch_listing(stores, job_id, dataset, partition, source["committed"],
-                                   placements(rings[source["ring"]], source["dead"], [partition], partitions)[0],
-                                   dead_now)
-            missing = set(source.get("wrote", ())) - {entry[4] for entry in found}
-            if missing:  # never read a partition short: this attempt fails, and runs again once the data is back
-                raise ShuffleDataLost(f"the shuffle stores hold no pieces of partition {partition} of {dataset} from "
-                                      f"task(s) {', '.join(sorted(missing))}, which wrote some")
-            listed += found
+            listed += _fetch_listing(stores, job_id, dataset, partition, source["committed"], source.get("wrote", ()),
+                                     placements(rings[source["ring"]], source["dead"], [partition], partitions)[0],
+                                     dead_now)
         try:
             tables = ray.get([refs[0] for _, refs, _, _, _ in listed])
         except RayError as e:  # the store owning them died after listing them: this attempt runs again
@@ -67,11 +62,18 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
             for name in names:  # every replica of the partition
                 by_store.setdefault(name, []).append((partition, piece.input, piece.value))
         refs = {n: stores[n].put.remote(job_id, dataset, task, attempt, batch) for n, batch in by_store.items()}
+        failed = []
         for name, ref in refs.items():
             try:
                 ray.get(ref)
-            except RayError:  # the store died: send the batch again to its successor (puts are idempotent)
-                _call_store(stores, name, "put", job_id, dataset, task, attempt, by_store[name])
+            except RayError:
+                failed.append(name)
+        for name in failed:
+            held = {p for n in refs if n not in failed for p, _, _ in by_store[n]}
+            if all(p in held for p, _, _ in by_store[name]):
+                continue  # every partition has another live copy: go on (the master learns what this one lacks)
+            # the only copy: send the batch again to the store's successor (puts are idempotent)
+            _call_store(stores, name, "put", job_id, dataset, task, attempt, by_store[name])
 
     result = run_attempt(spec, args, fetch, put)
     result["node"] = ray.get_runtime_context().get_node_id()  # where it ran: for status and placement
@@ -101,25 +103,39 @@ def _call_store(stores: dict[str, Any], name: str, method: str, *call_args: Any)
                           f"the master re-places its share")
 
 
-def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition: int,
-                   committed: Mapping[str, int], replicas: Sequence[str], dead: set) -> list:
-    """The listing of one partition's committed pieces from the first of its replica stores that answers (or,
-    when none does, from the first one's successor once the master has started it again)."""
+def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition: int, committed: Mapping[str, int],
+                   wrote: Sequence[str], replicas: Sequence[str], dead: set) -> list:
+    """The listing of one partition's committed pieces from the first of its replica stores that answers with a
+    piece from every task in `wrote` (or, when none does, from the first one's successor once the master has
+    started it again). A partition is never read short: ShuffleDataLost fails the attempt, which runs again."""
     if not committed:
         return []
     tried = []
-    live = [name for name in replicas if name not in dead and name in stores]
-    for name in live:
+
+    def whole(listing: list, name: str) -> bool:
+        missing = set(wrote) - {entry[4] for entry in listing}
+        if missing:
+            tried.append(f"{name} (lacks task(s) {', '.join(sorted(missing))})")
+        return not missing
+
+    died = []
+    for name in [name for name in replicas if name not in dead and name in stores]:
         try:
-            return ray.get(stores[name].get.remote(job_id, dataset, partition, dict(committed)))
+            listing = ray.get(stores[name].get.remote(job_id, dataset, partition, dict(committed)))
         except RayError as e:  # died since the attempt launched: try the next replica
             tried.append(f"{name} ({type(e).__name__})")
-    if live:
+            died.append(name)
+            continue
+        if whole(listing, name):
+            return listing
+    if died:
         try:
-            return _call_store(stores, live[0], "get", job_id, dataset, partition, dict(committed))
+            listing = _call_store(stores, died[0], "get", job_id, dataset, partition, dict(committed))
+            if whole(listing, died[0]):
+                return listing
         except ShuffleDataLost:
             pass
-    raise ShuffleDataLost(f"no live shuffle store holds partition {partition} of {dataset} "
+    raise ShuffleDataLost(f"no live shuffle store holds all of partition {partition} of {dataset} "
                           f"(its stores: {', '.join(replicas)}; tried: {', '.join(tried) or 'none alive'})")
 
 

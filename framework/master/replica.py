@@ -424,9 +424,10 @@ class MasterReplica:
                 pass
 
     async def _restart_store(self, name: str, dead: Any) -> bool:
-        """Start a dead durable store again on its node, where it recovers its pieces from disk; True when it holds
-        every committed piece the running jobs placed on it (nothing is lost then, and nothing runs again).
-        False when its node is gone, it was not durable, or anything is missing: the caller records StoreLost."""
+        """Start a dead durable store again on its node, where it recovers its pieces from disk; True once it runs
+        again. A job whose committed pieces on it did not all come back (a map at R >= 2 went on without a replica
+        that was down) records it as lost to that job alone. False when its node is gone, it was not durable, or
+        it did not start: the caller records StoreLost for every job."""
         self.recovering.add(name)  # the membership loop must not start a fresh store under this name meanwhile
         try:
             before = await self.backend.store_stats(dead)
@@ -443,23 +444,27 @@ class MasterReplica:
             self.recovering.discard(name)
         jobs = [j for j in self.state.jobs.values()
                 if j.status == RUNNING and name in j.all_stores() and name not in j.dead_stores]
-        missing = 0
+        short = []  # jobs some of whose committed pieces did not come back: the store is lost to them alone
         for job in jobs:
             have = {tuple(entry[1:]) for entry in held if entry[0] == job.job_id}
-            missing += len(job.pieces_on(name) - have)
-        running = {j.job_id for j in jobs}
-        stale = {entry[0] for entry in held if missing or entry[0] not in running}
+            if job.pieces_on(name) - have:
+                short.append(job.job_id)
+        running = {j.job_id for j in jobs} - set(short)
+        stale = {entry[0] for entry in held if entry[0] not in running}
         await asyncio.gather(*(store.drop_job.remote(j) for j in stale), return_exceptions=True)
-        if missing:
-            log.warning("replica %s: store %s came back without %d piece(s); recording its loss", self.id, name,
-                        missing)
-            return False
         self.backend.replace_store(name, store)
         self.store_restarts.append({"store": name, "node": before["node"], "time": time.time(),
-                                    "seconds": round(time.monotonic() - started, 3), "pieces": len(held)})
-        log.warning("replica %s: store %s started again on its node with its %d piece(s)", self.id, name, len(held))
+                                    "seconds": round(time.monotonic() - started, 3), "pieces": len(held),
+                                    "lost_to": short})
+        log.warning("replica %s: store %s started again on its node with %d piece(s)%s", self.id, name, len(held),
+                    f"; lost to jobs {short}" if short else "")
         for job in jobs:
             self._watch_stores(job)
+        if short:
+            try:
+                await self._propose([StoreLost(job_id, name) for job_id in short])
+            except NotLeaderError:
+                pass
         return True
 
     async def _run(self, job_id: str) -> None:

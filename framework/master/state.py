@@ -141,7 +141,8 @@ class StoresRetired(Command):
 
 @dataclass(frozen=True)
 class StoreLost(Command):
-    """A shuffle store died (group-wide: job_id is ""). Every running job that placed data on it stops using it;
+    """A shuffle store died (group-wide: job_id is "", or lost only to job `job_id`: it came back without some of
+    that job's pieces). Every running job that placed data on it stops using it;
     map output that lived only there is sent again by re-running the map tasks that made it (only the lost
     partitions), and attempts that may have been writing to it or reading from it are given up and run again."""
 
@@ -406,7 +407,8 @@ class MasterState:
             return
         if isinstance(cmd, StoreLost):
             for job in self.jobs.values():
-                if job.status == RUNNING and cmd.store in job.all_stores() and cmd.store not in job.dead_stores:
+                if (job.status == RUNNING and cmd.store in job.all_stores() and cmd.store not in job.dead_stores
+                        and cmd.job_id in ("", job.job_id)):
                     _store_lost(job, cmd.store)
             return
         if isinstance(cmd, RingChanged):
