@@ -28,8 +28,9 @@ Prints ONE JSON line per measurement on stdout (progress on stderr); each record
   (`get`), `ray.get`s the tables and concatenates them. Baseline `rayput`: the same map tasks `ray.put` each piece
   and return the refs; the same reduce tasks `ray.get` them. Paths alternate within each of `--runs` rounds;
   medians of `map_s` (map -> store), `reduce_s` (store -> reducer) and `total_s`; `mb_per_s` = bytes / 1e6 /
-  total_s; `ratio_store_over_rayput` is store MB/s over ray.put/get MB/s (target >= 0.5). Each store run uses a
-  fresh job id and drops it (`drop_job`) afterwards.
+  total_s; `ratio_store_over_rayput` is store MB/s over ray.put/get MB/s (target >= 0.5). The store path runs
+  twice: durable (the default: each piece also written to local disk before `put` returns) and `volatile` (memory
+  only, `ratio_volatile_over_rayput`). Each store run uses a fresh job id and drops it (`drop_job`) afterwards.
 * `shuffle_store_killed` (local Ray): word count (jobs/wordcount.py) on a `--job-size` corpus (64 MiB) without a
   fault and with `chaos=["kill-store@50%"]`, for `replicas` 1 and 2, with durable stores (the default: the killed
   store is started again on its node with its data) and with `--volatile-stores` (`durable` false: its partitions
@@ -301,11 +302,14 @@ def bench_throughput(total: int, maps: int, num_partitions: int, runs: int, in_f
         store_round(tasks, warm, stores, num_partitions, limit)
         rayput_round(tasks, warm, num_partitions, limit)
     del warm
-    results: dict[str, list[dict]] = {"store": [], "rayput": []}
+    budget = cluster.default_store_memory(len(stores))
+    results: dict[str, list[dict]] = {"store": [], "volatile": [], "rayput": []}
     for r in range(runs):
-        for path in ("store", "rayput"):
+        for path in ("store", "volatile", "rayput"):
             load = os.getloadavg()[0]
-            got = store_round(tasks, inputs, stores, num_partitions, limit) if path == "store" else \
+            if path != "rayput":  # durable stores (the default) write each piece to disk; volatile ones do not
+                ray.get([h.configure.remote(budget, path == "store") for h in stores.values()])
+            got = store_round(tasks, inputs, stores, num_partitions, limit) if path != "rayput" else \
                 rayput_round(tasks, inputs, num_partitions, limit)
             if got["rows"] != rows:
                 raise AssertionError(f"{path}: reducers got {got['rows']} rows of {rows}")
@@ -313,11 +317,14 @@ def bench_throughput(total: int, maps: int, num_partitions: int, runs: int, in_f
             common.log(f"round {r + 1}/{runs} {path}: map {got['map_s']:.2f} s, reduce {got['reduce_s']:.2f} s, "
                        f"{nbytes / 1e6 / got['total_s']:.0f} MB/s (load {load:.1f})")
     store, base = summarize(results["store"], nbytes), summarize(results["rayput"], nbytes)
+    volatile = summarize(results["volatile"], nbytes)
+    ray.get([h.configure.remote(budget, True) for h in stores.values()])
     ratio = round(store["mb_per_s"] / base["mb_per_s"], 3)
     per_round = [round(b["total_s"] / s["total_s"], 3) for s, b in zip(results["store"], results["rayput"])]
     common.emit({"bench": "shuffle_throughput", "bytes": nbytes, "rows": rows, "maps": maps,
                  "partitions": num_partitions, "stores": len(stores), "in_flight": limit, "runs": runs, "store": store,
                  "rayput": base, "ratio_store_over_rayput": ratio, "ratio_runs": per_round,
+                 "volatile": volatile, "ratio_volatile_over_rayput": round(volatile["mb_per_s"] / base["mb_per_s"], 3),
                  "meets_target": ratio >= THROUGHPUT_TARGET,
                  "load_1m_runs": [round(x["load"], 2) for path in results.values() for x in path],
                  "machine": common.machine()})
