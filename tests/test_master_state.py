@@ -362,3 +362,20 @@ def test_a_store_lost_to_one_job_only_leaves_the_others_alone():
     state.apply(JobSubmitted("k", ring_spec()))
     state.apply(StoreLost("k", STORES[0]))
     assert state.jobs["j"].dead_stores == [] and state.jobs["k"].dead_stores == [STORES[0]]
+
+
+def test_a_replica_a_map_could_not_write_is_not_counted_on():
+    """At R=2 a map went on without one replica: neither a restarted store nor a later loss counts that copy."""
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(replicas=2, maps=1, partitions=4)))
+    job = state.jobs["j"]
+    (m0,) = [m.task_id for m in job.plan.stages[0].maps]
+    ring = HashRing.from_dict(job.ring(0))
+    first, second = ring.replicas_of(0, 4)
+    state.apply(TaskLaunched("j", m0, 0))
+    state.apply(TaskDone("j", m0, 0, {"partitions": {"0": 1}, "missed": [first]}))
+    assert not any(p[1] == 0 for p in job.pieces_on(first)) and ("s0", 0, m0, 0) in job.pieces_on(second)
+    state.apply(StoreLost("", second))  # the one copy it wrote is gone: partition 0 must be sent again
+    assert 0 in job.tasks[m0].redo
+    again = restore(json.loads(json.dumps(snapshot(state))))
+    assert again.jobs["j"].tasks[m0].missed == {0: [first]}

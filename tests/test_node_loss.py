@@ -109,6 +109,19 @@ def _status(address: str, job_id: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _submit_and_wait_for_reduce(address: str, job: str, files: list[str], out, *options: str) -> str:
+    """`paxflow run --detach` (12 kB splits); returns the job id once its maps are done."""
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", address, "--detach", "--split-size", "12000",
+                     *options)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while _status(address, job_id)["jobs"][0]["phase"] != "reduce":
+        assert time.monotonic() < deadline, "the maps did not finish"
+        time.sleep(0.2)
+    return job_id
+
+
 @pytest.mark.timeout(420)
 def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"gamma{j % 19} delta{(i + j) % 6} Ünïcode{j % 4}\n")
@@ -183,15 +196,8 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     assert pinned.stdout.strip().splitlines()[-1] == node.node_id
 
     out = tmp_path / "out"
-    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
-                     "--stores", "4", "--split-size", "12000", "--partitions", "6", "--map-sleep", "0.1",
-                     "--reduce-sleep", "0.5")
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().splitlines()[-1]
-    deadline = time.monotonic() + 120
-    while _status(cluster.address, job_id)["jobs"][0]["phase"] != "reduce":
-        assert time.monotonic() < deadline, "the maps did not finish"
-        time.sleep(0.2)
+    job_id = _submit_and_wait_for_reduce(cluster.address, job, files, out, "--stores", "4", "--partitions", "6",
+                                         "--map-sleep", "0.1", "--reduce-sleep", "0.5")
 
     cluster.remove_node(node)  # the store on it, and its share of every map's output, are gone
 
@@ -226,15 +232,8 @@ def test_a_store_process_killed_on_a_worker_node_comes_back_there_with_its_data(
     assert pinned.returncode == 0, pinned.stderr
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"nu{j % 31} xi{(i * 3 + j) % 13} Ψψ{j % 4}\n")
     out = tmp_path / "out"
-    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
-                     "--stores", "5", "--split-size", "12000", "--partitions", "16", "--map-sleep", "0.05",
-                     "--reduce-sleep", "0.3")
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().splitlines()[-1]
-    deadline = time.monotonic() + 120
-    while _status(cluster.address, job_id)["jobs"][0]["phase"] != "reduce":
-        assert time.monotonic() < deadline, "the maps did not finish"
-        time.sleep(0.2)
+    job_id = _submit_and_wait_for_reduce(cluster.address, job, files, out, "--stores", "5", "--partitions", "16",
+                                         "--map-sleep", "0.05", "--reduce-sleep", "0.3")
     killed = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "kill", name], capture_output=True,
                             text=True, timeout=60, env=_env())
     assert killed.returncode == 0, killed.stderr

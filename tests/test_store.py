@@ -162,3 +162,16 @@ def test_a_put_sent_again_replaces_the_attempts_pieces(tmp_path):
     assert len(os.listdir(tmp_path / "j")) == 2  # the replaced files are gone
     store.drop_job("j")
     assert store.stats()["bytes_spilled"] == 0 and store.stats()["pieces_spilled"] == 0
+
+
+def test_a_durable_store_that_fails_to_write_keeps_the_piece_and_its_successor_recovers_nothing(tmp_path):
+    spill = tmp_path / "spill"
+    store = ShuffleStore(budget=None, spill_dir=str(spill), durable=True)
+    store.put("j", "s0", "m0", 0, [(0, piece(table(3)))])
+    (spill / "j").rename(tmp_path / "moved")
+    (spill / "j").write_text("a file where the job's folder should be")  # every write under it now fails
+    store.put("j", "s0", "m1", 0, [(0, piece(table(2)))])
+    assert [p.rows for p in store.get("j", "s0", 0, {"m0": 0, "m1": 0})] == [3, 2]  # still served, from memory
+    assert not store.durable and store.stats()["spill_error"]
+    again = ShuffleStore(budget=None, spill_dir=str(spill), durable=True)
+    assert again.recover() == 0 and again.inventory() == []

@@ -71,12 +71,16 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
         for name in failed:
             held = {p for n in refs if n not in failed for p, _, _ in by_store[n]}
             if all(p in held for p, _, _ in by_store[name]):
-                continue  # every partition has another live copy: go on (the master learns what this one lacks)
+                missed.append(name)  # every partition has another live copy: go on, and tell the master
+                continue
             # the only copy: send the batch again to the store's successor (puts are idempotent)
             _call_store(stores, name, "put", job_id, dataset, task, attempt, by_store[name])
 
+    missed: list[str] = []  # stores of this attempt's placement that did not take its pieces
     result = run_attempt(spec, args, fetch, put)
     result["node"] = ray.get_runtime_context().get_node_id()  # where it ran: for status and placement
+    if missed:
+        result["missed"] = sorted(missed)
     return result
 
 

@@ -334,50 +334,79 @@ class MasterReplica:
             except Exception:  # a failed round is tried again on the next
                 log.exception("replica %s: store membership round failed", self.id)
 
-    async def _store_node(self, name: str) -> str | None:
-        """The node of the live store `name`, None when it is not running."""
-        try:
-            handle = ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            return None
-        key = handle._actor_id.hex()
-        if key not in self.store_nodes:
-            try:
-                self.store_nodes[key] = (await handle.stats.remote())["node"]
-            except RayError:
-                return None
-        return self.store_nodes[key]
-
-    async def _grow_stores(self) -> None:
+    def _live_stores(self) -> tuple[list[str], dict[str, Any]]:
+        """(alive nodes, {name: handle} of every running store): blocking cluster look-ups, run off the event
+        loop (a node that is dying can make them slow, and the loop also drives Paxos)."""
         alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-        ring = self._ring_stores()
-        nodes = {name: await self._store_node(name) for name in ring}
-        running = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                   if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
-        added = [(name, node) for name, node in stores_to_add(ring, nodes, alive, STORE_PREFIX, running)
-                 if name not in self.recovering]
-        if not added:
-            return
-        budget = None
-        for name, node in nodes.items():  # the new stores get the budget the others run with
-            if node is not None:
-                budget = (await ray.get_actor(name, namespace=NAMESPACE).stats.remote())["budget"]
-                break
-        handles = [start_store(name, node, budget) for name, node in added]
-        await asyncio.gather(*(h.ping.remote() for h in handles))  # running before any task is placed on them
-        stores = sorted(set(ring) | {name for name, _ in added})
-        log.warning("replica %s: node(s) joined; shuffle stores now %s", self.id, stores)
-        await self._propose([RingChanged("", self.state.ring["version"] + 1, stores, auto=True)])
-
-    async def _retire_stores(self) -> None:
-        names = self.state.retirable()
-        if not names:
-            return
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                 if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX)]
+        handles = {}
         for name in names:
             try:
-                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-            except ValueError:  # already gone
+                handles[name] = ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:  # gone since it was listed
                 pass
+        return alive, handles
+
+    async def _store_stats(self, handle: Any) -> dict | None:
+        """A live store's stats (its node is cached: stores do not move); None when it does not answer."""
+        try:
+            return await asyncio.wait_for(handle.stats.remote(), timeout=STORE_RESTART_TIMEOUT_S)
+        except (RayError, asyncio.TimeoutError):
+            return None
+
+    async def _grow_stores(self) -> None:
+        version = self.state.ring["version"]
+        alive, running = await asyncio.to_thread(self._live_stores)
+        ring = self._ring_stores()
+        nodes: dict[str, str | None] = {}
+        budget = None
+        for name in ring:
+            handle = running.get(name)
+            key = handle._actor_id.hex() if handle is not None else None
+            if key is not None and key not in self.store_nodes:
+                stats = await self._store_stats(handle)
+                if stats is not None:
+                    self.store_nodes[key] = stats["node"]
+                    budget = stats["budget"]
+            nodes[name] = self.store_nodes.get(key) if key else None
+        # a dead store a running job still uses is the store watch's to start again (with its data), not this loop's
+        skip = self.recovering | {name for name in ring if nodes[name] is None and self._store_in_use(name)}
+        added = [(name, node) for name, node in stores_to_add(ring, nodes, alive, STORE_PREFIX, list(running))
+                 if name not in skip]
+        if not added:
+            return
+        if budget is None:
+            for name in ring:  # the new stores get the budget the others run with
+                stats = await self._store_stats(running[name]) if name in running else None
+                if stats is not None:
+                    budget = stats["budget"]
+                    break
+        if self.state.ring["version"] != version or not self.state.ring.get("auto", True):
+            return  # `paxflow scale` changed the ring meanwhile: it wins
+        handles = await asyncio.to_thread(lambda: [start_store(name, node, budget) for name, node in added])
+        await asyncio.wait_for(asyncio.gather(*(h.ping.remote() for h in handles)), STORE_RESTART_TIMEOUT_S)
+        if self.state.ring["version"] != version:
+            return
+        stores = sorted(set(ring) | {name for name, _ in added})
+        log.warning("replica %s: node(s) joined; shuffle stores now %s", self.id, stores)
+        await self._propose([RingChanged("", version + 1, stores, auto=True)])
+
+    async def _retire_stores(self) -> None:
+        # not while a job that used it still cleans up (its driver frees the job's data and files on it)
+        cleaning = {name for job_id in self.drivers for name in self.state.jobs[job_id].all_stores()}
+        names = [name for name in self.state.retirable() if name not in cleaning]
+        if not names:
+            return
+
+        def kill() -> None:
+            for name in names:
+                try:
+                    ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+                except ValueError:  # already gone
+                    pass
+
+        await asyncio.to_thread(kill)
         log.warning("replica %s: retired shuffle stores %s", self.id, names)
         await self._propose([StoresRetired("", names)])
 
@@ -429,16 +458,19 @@ class MasterReplica:
         that was down) records it as lost to that job alone. False when its node is gone, it was not durable, or
         it did not start: the caller records StoreLost for every job."""
         self.recovering.add(name)  # the membership loop must not start a fresh store under this name meanwhile
+        store = None
         try:
             before = await self.backend.store_stats(dead)
-            alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+            alive = await asyncio.to_thread(lambda: {n["NodeID"] for n in ray.nodes() if n.get("Alive")})
             if not self.healing or not before or not before.get("durable") or before["node"] not in alive:
                 return False
             started = time.monotonic()
-            store = start_store(name, before["node"], before.get("budget"), recover=True)
+            store = await asyncio.to_thread(start_store, name, before["node"], before.get("budget"), True)
             held = await asyncio.wait_for(store.inventory.remote(), timeout=STORE_RESTART_TIMEOUT_S)
         except (RayError, ValueError, asyncio.TimeoutError) as e:
             log.warning("replica %s: could not start store %s again: %s", self.id, name, e)
+            if store is not None:  # half started: it must not linger under the name with data nobody checked
+                ray.kill(store, no_restart=True)
             return False
         finally:
             self.recovering.discard(name)

@@ -187,6 +187,7 @@ class TaskRecord:
     patches: dict = field(default_factory=dict)  # partition -> the attempt that re-sent it (overrides done_attempt)
     dead_at: dict = field(default_factory=dict)  # attempt -> the stores known dead when it launched (where non-empty)
     ring_at: dict = field(default_factory=dict)  # attempt -> the job's ring it launched with (where not the first)
+    missed: dict = field(default_factory=dict)  # attempt -> stores of its placement it could not write (R >= 2)
 
     @property
     def done(self) -> bool:
@@ -273,9 +274,9 @@ class JobState:
         one entry per placement the committed attempts were launched with (usually just one)."""
         maps, _ = self.stage_task_ids(stage)
         return _grouped((self.tasks[t].attempt_for(partition), self.tasks[t], t,
-                         # its first attempt's result says whether it wrote to this partition (a redo's is not kept)
-                         self.tasks[t].attempt_for(partition) == self.tasks[t].done_attempt
-                         and bool((self.tasks[t].result or {}).get("partitions", {}).get(str(partition))))
+                         # its first attempt's result says whether it writes to this partition (a redo re-runs
+                         # the same input, so its pieces are checked by the same answer)
+                         bool((self.tasks[t].result or {}).get("partitions", {}).get(str(partition))))
                         for t in maps if self.tasks[t].done)
 
     def reduce_sources(self, stage: int, partition: int) -> list[dict]:
@@ -291,7 +292,8 @@ class JobState:
             return []
         rows = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), partitions,
                           dataset_partitions)
-        return [p for p, stores in zip(partitions, rows) if all(s in dead for s in stores)]
+        gone = dead | set(rec.missed.get(attempt, []))
+        return [p for p, stores in zip(partitions, rows) if all(s in gone for s in stores)]
 
     def _check_map_output(self, task_id: str) -> None:
         """Mark the partitions of a done map task whose pieces are gone (and whose reduce is not done) for redo."""
@@ -326,6 +328,8 @@ class JobState:
             for p in wrote:
                 by_attempt.setdefault(rec.attempt_for(p), []).append(p)
             for attempt, partitions in by_attempt.items():
+                if store in rec.missed.get(attempt, []):
+                    continue  # this attempt could not write there (another replica holds its pieces)
                 rows = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), partitions,
                                   num)
                 wanted.update((dataset, p, task_id, attempt) for p, names in zip(partitions, rows) if store in names)
@@ -465,6 +469,8 @@ class MasterState:
         if rec.finished or cmd.attempt not in rec.running:
             return  # first committed attempt wins; an attempt never launched, or already failed, is fenced out
         rec.running.discard(cmd.attempt)
+        if (cmd.result or {}).get("missed"):
+            rec.missed[cmd.attempt] = list(cmd.result["missed"])
         if rec.done:  # a redo: its pieces of the lost partitions now count (its result and counters do not)
             for p in rec.redo:
                 rec.patches[p] = cmd.attempt
@@ -553,7 +559,8 @@ def snapshot(state: MasterState) -> dict:
                               "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
                               "usage": r.usage, "redo": r.redo, "patches": [[p, a] for p, a in r.patches.items()],
                               "dead_at": [[a, d] for a, d in r.dead_at.items()],
-                              "ring_at": [[a, i] for a, i in r.ring_at.items()]}
+                              "ring_at": [[a, i] for a, i in r.ring_at.items()],
+                              "missed": [[a, m] for a, m in r.missed.items()]}
                           for t, r in j.tasks.items()},
             }
             for j in state.jobs.values()
@@ -579,7 +586,8 @@ def restore(data: Mapping[str, Any]) -> MasterState:
                                       fatal=r["fatal"], usage=r["usage"], redo=list(r.get("redo", [])),
                                       patches={p: a for p, a in r.get("patches", [])},
                                       dead_at={a: d for a, d in r.get("dead_at", [])},
-                                      ring_at={a: i for a, i in r.get("ring_at", [])})
+                                      ring_at={a: i for a, i in r.get("ring_at", [])},
+                                      missed={a: m for a, m in r.get("missed", [])})
         state.jobs[job.job_id] = job
     return state
 

@@ -63,6 +63,8 @@ Key = tuple[str, str, int]  # (job, dataset, partition)
 Owner = tuple[str, int]  # (task, attempt)
 #: the schema metadata key under which a durable piece's file names its piece
 PIECE_META = b"paxflow.piece"
+#: a durable store that failed to write a piece leaves this file in its folder: recover nothing from there
+NOT_DURABLE = "NOT-DURABLE"
 
 
 class ShuffleStore:
@@ -117,8 +119,9 @@ class ShuffleStore:
                                                                       PIECE_META: meta.encode()}),
                                  self.compression)
                     paths[n] = path
-                except OSError as e:  # kept in memory only: a restart cannot recover it (the master checks)
+                except OSError as e:  # kept in memory only, and the files no longer tell the whole story
                     self._note_write_error(e)
+                    self._stop_being_durable()
         added = 0
         with self._lock:
             for partition in {partition for partition, _ in pieces}:  # a put sent again replaces the first
@@ -140,6 +143,10 @@ class ShuffleStore:
         """Take up the pieces a durable store's earlier process left in `spill_dir` (all on disk); returns how
         many. Unfinished files (`.tmp`) and unreadable ones are removed."""
         found: list[tuple[dict, str, int]] = []
+        if os.path.exists(os.path.join(self.spill_dir or "", NOT_DURABLE)):
+            log.warning("shuffle store: %s says its pieces were not all written; recovering none", self.spill_dir)
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
+            return 0
         for root, _, names in os.walk(self.spill_dir or ""):
             for name in names:
                 path = os.path.join(root, name)
@@ -265,6 +272,16 @@ class ShuffleStore:
     def _path(self, key: Key, owner: Owner) -> str:
         return os.path.join(self.spill_dir, _safe(key[0]),
                             f"{_safe(key[1])}-p{key[2]}-{_safe(owner[0])}-a{owner[1]}-{self._incarnation}-{next(self._files)}.arrow")
+
+    def _stop_being_durable(self) -> None:
+        """A piece could not be written: from now on this store's files are not a full record, so a successor must
+        not recover from them (it finds this marker and starts empty; the master then sees what is missing)."""
+        self.durable = False
+        try:
+            with open(os.path.join(self.spill_dir, NOT_DURABLE), "w") as marker:
+                marker.write(self.spill_error or "")
+        except OSError:
+            log.error("shuffle store cannot mark %s as incomplete", self.spill_dir)
 
     def _note_write_error(self, e: OSError) -> None:
         if self.spill_error is None:
