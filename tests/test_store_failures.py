@@ -49,12 +49,19 @@ def test_a_store_killed_mid_shuffle(ray_session, job_file, corpus, tmp_path, rep
         assert resent and reruns <= len(resent) + result.abandoned
     else:  # only attempts cut off while the store died (they may have been writing to it) ran again
         assert not resent and reruns <= result.abandoned + len(maps)
-    if durable:
-        killed = result.faults[0]["store"]
-        infos = [ray.get(h.info.remote()) for h in cluster.find_master_group().handles if h is not None]
-        restarts = [r for i in infos if i["role"] == "leader" for r in i["store_restarts"] if r["store"] == killed]
+    if durable:  # at R=2 the job may commit before the restart is done (it read the other replica): wait for it
+        import time
+
+        killed, deadline = result.faults[0], time.monotonic() + 30
+        while True:
+            infos = [ray.get(h.info.remote()) for h in cluster.find_master_group().handles if h is not None]
+            restarts = [r for i in infos if i["role"] == "leader" for r in i["store_restarts"]
+                        if r["store"] == killed["store"] and r["time"] >= killed["time"]]
+            if restarts or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert restarts and restarts[-1]["pieces"] > 0, infos
-        stats = ray.get(ray.get_actor(killed).stats.remote())
+        stats = ray.get(ray.get_actor(killed["store"]).stats.remote())
         assert stats["recovered"] == restarts[-1]["pieces"] and stats["bytes_spilled"] == 0  # freed at commit
 
 
