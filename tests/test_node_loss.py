@@ -109,17 +109,21 @@ def _status(address: str, job_id: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _submit_and_wait_for_reduce(address: str, job: str, files: list[str], out, *options: str) -> str:
-    """`paxflow run --detach` (12 kB splits); returns the job id once its maps are done."""
-    submitted = _cli("run", job, *files, "-o", str(out), "--address", address, "--detach", "--split-size", "12000",
-                     *options)
+def _submit_and_wait(address: str, job: str, files: list[str], out, *options: str, until=None) -> str:
+    """`paxflow run --detach`; returns the job id once `until(job status)` holds (default: its maps are done)."""
+    until = until or (lambda status: status["phase"] == "reduce")
+    submitted = _cli("run", job, *files, "-o", str(out), "--address", address, "--detach", *options)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
     deadline = time.monotonic() + 120
-    while _status(address, job_id)["jobs"][0]["phase"] != "reduce":
-        assert time.monotonic() < deadline, "the maps did not finish"
+    while not until(_status(address, job_id)["jobs"][0]):
+        assert time.monotonic() < deadline, "the job did not get that far"
         time.sleep(0.2)
     return job_id
+
+
+def _two_tasks_done(status: dict) -> bool:
+    return status["all_done"] >= 2
 
 
 @pytest.mark.timeout(420)
@@ -134,14 +138,8 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
     node = next(n for n in cluster.worker_nodes if n.node_id == leader["node"])
 
     out = tmp_path / "out"
-    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
-                     "--split-size", "12000", "--partitions", "3", "--map-sleep", "0.4")
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().splitlines()[-1]
-    deadline = time.monotonic() + 120
-    while _status(cluster.address, job_id)["jobs"][0]["all_done"] < 2:
-        assert time.monotonic() < deadline, "the job made no progress"
-        time.sleep(0.2)
+    job_id = _submit_and_wait(cluster.address, job, files, out, "--split-size", "12000", "--partitions", "3",
+                              "--map-sleep", "0.4", until=_two_tasks_done)
 
     print("removing", node.node_id, "at", time.strftime("%X"))
     # leadership may have moved since the set-up (a restarted replica can win an election): look again
@@ -196,8 +194,8 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     assert pinned.stdout.strip().splitlines()[-1] == node.node_id
 
     out = tmp_path / "out"
-    job_id = _submit_and_wait_for_reduce(cluster.address, job, files, out, "--stores", "4", "--partitions", "6",
-                                         "--map-sleep", "0.1", "--reduce-sleep", "0.5")
+    job_id = _submit_and_wait(cluster.address, job, files, out, "--split-size", "12000", "--stores", "4",
+                              "--partitions", "6", "--map-sleep", "0.1", "--reduce-sleep", "0.5")
 
     cluster.remove_node(node)  # the store on it, and its share of every map's output, are gone
 
@@ -232,8 +230,8 @@ def test_a_store_process_killed_on_a_worker_node_comes_back_there_with_its_data(
     assert pinned.returncode == 0, pinned.stderr
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"nu{j % 31} xi{(i * 3 + j) % 13} Ψψ{j % 4}\n")
     out = tmp_path / "out"
-    job_id = _submit_and_wait_for_reduce(cluster.address, job, files, out, "--stores", "5", "--partitions", "16",
-                                         "--map-sleep", "0.05", "--reduce-sleep", "0.3")
+    job_id = _submit_and_wait(cluster.address, job, files, out, "--split-size", "12000", "--stores", "5",
+                              "--partitions", "16", "--map-sleep", "0.05", "--reduce-sleep", "0.3")
     killed = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "kill", name], capture_output=True,
                             text=True, timeout=60, env=_env())
     assert killed.returncode == 0, killed.stderr
@@ -274,14 +272,8 @@ def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_
     before = status["ring"]
 
     out = tmp_path / "out"
-    submitted = _cli("run", job, *files, "-o", str(out), "--address", cluster.address, "--detach",
-                     "--split-size", "6000", "--partitions", "16", "--map-sleep", "0.8")
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().splitlines()[-1]
-    deadline = time.monotonic() + 120
-    while _status(cluster.address, job_id)["jobs"][0]["all_done"] < 2:
-        assert time.monotonic() < deadline, "the job made no progress"
-        time.sleep(0.2)
+    job_id = _submit_and_wait(cluster.address, job, files, out, "--split-size", "6000", "--partitions", "16",
+                              "--map-sleep", "0.8", until=_two_tasks_done)
 
     node = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
