@@ -71,6 +71,16 @@ def job_file(tmp_path):
     return str(path)
 
 
+def text_files(tmp_path, count: int, lines: int, line) -> list[str]:
+    """`count` files in tmp_path, in0.txt .. in{count-1}.txt, each of `lines` lines `line(i, j)`."""
+    files = []
+    for i in range(count):
+        path = tmp_path / f"in{i}.txt"
+        path.write_text("".join(line(i, j) for j in range(lines)))
+        files.append(str(path))
+    return files
+
+
 def slow_job_and_corpus(tmp_path, line) -> tuple[str, list[str]]:
     """The slow word count job module (tests.test_master_failover.SLOW_WORDCOUNT) and 3 files of `line(i, j)`."""
     import textwrap
@@ -79,9 +89,4 @@ def slow_job_and_corpus(tmp_path, line) -> tuple[str, list[str]]:
 
     job = tmp_path / "slow_wordcount.py"
     job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
-    files = []
-    for i in range(3):
-        path = tmp_path / f"in{i}.txt"
-        path.write_text("".join(line(i, j) for j in range(4000)))
-        files.append(str(path))
-    return str(job), files
+    return str(job), text_files(tmp_path, 3, 4000, line)

@@ -13,6 +13,7 @@ from framework import cluster
 from framework.client import plan_job
 from framework.io import read_output
 from framework.master.group import GroupClient, ensure_group, start_replica
+from tests.conftest import text_files
 from tests.oracles import as_counter, word_counts_of_files
 
 SLOW_WORDCOUNT = '''
@@ -52,12 +53,7 @@ def group(ray_session):
 
 @pytest.fixture
 def corpus(tmp_path):
-    files = []
-    for i in range(3):
-        path = tmp_path / f"in{i}.txt"
-        path.write_text("".join(f"alpha{j % 17} beta{(i + j) % 5} Ωmega{j % 3}\n" for j in range(4000)))
-        files.append(str(path))
-    return files
+    return text_files(tmp_path, 3, 4000, lambda i, j: f"alpha{j % 17} beta{(i + j) % 5} Ωmega{j % 3}\n")
 
 
 def submit(group, job_file, corpus, out, args=()):

@@ -9,6 +9,7 @@ import pytest
 from framework import cluster
 from framework.client import run
 from framework.jobctl import store_stats
+from tests.conftest import text_files
 from tests.oracles import as_counter, word_counts_of_files
 
 pytestmark = pytest.mark.ray
@@ -16,12 +17,7 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture
 def corpus(tmp_path):
-    files = []
-    for i in range(4):
-        path = tmp_path / f"in{i}.txt"
-        path.write_text("".join(f"kappa{j % 101} lambda{(i * j) % 37} Ünï{j % 7}\n" for j in range(3000)))
-        files.append(str(path))
-    return files
+    return text_files(tmp_path, 4, 3000, lambda i, j: f"kappa{j % 101} lambda{(i * j) % 37} Ünï{j % 7}\n")
 
 
 def map_tasks(job_id: str) -> dict:

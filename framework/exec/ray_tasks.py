@@ -66,7 +66,9 @@ def run_task(spec: Mapping, args: Mapping, stores: Mapping[str, Any]) -> dict:
         for name, ref in refs.items():
             try:
                 ray.get(ref)
-            except RayError:
+            except RayTaskError as e:  # the store lives but could not take it: no successor is coming
+                raise ShuffleDataLost(f"shuffle store {name} could not take this task's output: {_cause(e)}") from None
+            except RayError:  # the store died
                 failed.append(name)
         for name in failed:
             held = {p for n in refs if n not in failed for p, _, _ in by_store[n]}
@@ -101,10 +103,18 @@ def _call_store(stores: dict[str, Any], name: str, method: str, *call_args: Any)
         stores[name] = handle
         try:
             return ray.get(getattr(handle, method).remote(*call_args))
-        except RayError:
+        except RayTaskError as e:  # it runs, but failed: waiting longer will not help
+            raise ShuffleDataLost(f"shuffle store {name} failed: {_cause(e)}") from None
+        except RayError:  # died again
             dead = handle._actor_id
     raise ShuffleDataLost(f"shuffle store {name} died and was not started again within {STORE_WAIT_S:.0f} s; "
                           f"the master re-places its share")
+
+
+def _cause(e: RayTaskError) -> str:
+    """What a store raised, in one line."""
+    cause = getattr(e, "cause", None) or e
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
 
 
 def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition: int, committed: Mapping[str, int],
@@ -126,6 +136,9 @@ def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition:
     for name in [name for name in replicas if name not in dead and name in stores]:
         try:
             listing = ray.get(stores[name].get.remote(job_id, dataset, partition, dict(committed)))
+        except RayTaskError as e:  # it lives but failed to answer (an unreadable file, say): try the next replica
+            tried.append(f"{name} ({_cause(e)})")
+            continue
         except RayError as e:  # died since the attempt launched: try the next replica
             tried.append(f"{name} ({type(e).__name__})")
             died.append(name)

@@ -65,9 +65,6 @@ class StoreActor:
         return [(p.input, [p.value], p.rows, p.nbytes, task)
                 for task, p in self.store.get_by_task(job, dataset, partition, committed)]
 
-    def holds(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[str]:
-        return self.store.holds(job, dataset, partition, committed)
-
     def drop_job(self, job: str) -> int:
         return self.store.drop_job(job)
 

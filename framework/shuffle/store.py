@@ -142,7 +142,7 @@ class ShuffleStore:
     def recover(self) -> int:
         """Take up the pieces a durable store's earlier process left in `spill_dir` (all on disk); returns how
         many. Unfinished files (`.tmp`) and unreadable ones are removed."""
-        found: list[tuple[dict, str, int]] = []
+        found: list[tuple[dict, str]] = []
         if os.path.exists(os.path.join(self.spill_dir or "", NOT_DURABLE)):
             log.warning("shuffle store: %s says its pieces were not all written; recovering none", self.spill_dir)
             shutil.rmtree(self.spill_dir, ignore_errors=True)
@@ -155,14 +155,14 @@ class ShuffleStore:
                         raise ValueError("not a finished piece file")
                     with pa.memory_map(path, "r") as source:
                         schema = pa.ipc.open_file(source).schema
-                    found.append((json.loads((schema.metadata or {})[PIECE_META]), path, os.path.getsize(path)))
+                    found.append((json.loads((schema.metadata or {})[PIECE_META]), path))
                 except (OSError, ValueError, KeyError, pa.ArrowException) as e:
                     log.warning("shuffle store: dropping %s (%s)", path, e)
                     os.remove(path)
         found.sort(key=lambda f: (f[0]["job"], f[0]["dataset"], f[0]["partition"], f[0]["task"], f[0]["attempt"],
                                   f[0]["seq"]))
         with self._lock:
-            for meta, path, _ in found:
+            for meta, path in found:
                 key, owner = (meta["job"], meta["dataset"], meta["partition"]), (meta["task"], meta["attempt"])
                 self._data.setdefault(key, {}).setdefault(owner, []).append(
                     Piece(meta["input"], SpillFile(path), meta["rows"], meta["nbytes"]))
@@ -189,12 +189,6 @@ class ShuffleStore:
                      for p in slot[(task, attempt)]]
         return [(task, replace(p, value=self._from_table(_read_spill(p.value.path))))
                 if isinstance(p.value, SpillFile) else (task, p) for task, p in found]
-
-    def holds(self, job: str, dataset: str, partition: int, committed: Mapping[str, int]) -> list[str]:
-        """Which of the `committed` tasks have pieces of this partition here."""
-        with self._lock:
-            slot = self._data.get((job, dataset, partition), {})
-            return sorted({task for (task, attempt) in slot if committed.get(task) == attempt})
 
     def drop_job(self, job: str) -> int:
         """Free everything of a job (committed, failed or cancelled), files too; returns the bytes freed."""
