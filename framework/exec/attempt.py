@@ -22,7 +22,8 @@ from framework.plan import is_reduce, output_dataset, partition_of, shuffle_data
 from framework.shuffle.store import Piece
 
 #: fetch(dataset, partition, partitions in the dataset, sources) -> pieces (tables resolved); sources are
-#: [{"dead": stores dead when those attempts launched, "committed": {task: attempt}}] (JobState.map_sources)
+#: [{"ring": index, "dead": stores dead when those attempts launched, "committed": {task: attempt}, "wrote": tasks
+#: that put pieces of this partition}] (JobState.map_sources / reduce_sources)
 Fetch = Callable[[str, int, int, Sequence[Mapping]], Sequence[Piece]]
 #: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
 Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
