@@ -49,11 +49,11 @@ def wait_all_up(group, timeout: float = 60.0) -> None:
 
 
 def commit_latency(replicas: int, fsync: bool, count: int) -> dict:
-    from framework import cluster
+    from framework.shuffle import fleet
     from framework.master.group import GroupClient, ensure_group
 
     drop_group()
-    group = GroupClient(ensure_group(replicas, cluster.get_stores(), fsync=fsync))
+    group = GroupClient(ensure_group(replicas, fleet.get_stores(2), fsync=fsync))
     group.call_leader("probe", 20, 1)  # warm up: elected, WALs open
     serial = group.call_leader("probe", count, 1)
     started = time.perf_counter()
@@ -67,11 +67,11 @@ def commit_latency(replicas: int, fsync: bool, count: int) -> dict:
 def failover(replicas: int, kills: int) -> dict:
     import ray
 
-    from framework import cluster
+    from framework.shuffle import fleet
     from framework.master.group import GroupClient, ensure_group
 
     drop_group()
-    group = GroupClient(ensure_group(replicas, cluster.get_stores(), fsync=True))
+    group = GroupClient(ensure_group(replicas, fleet.get_stores(2), fsync=True))
     times = []
     for _ in range(kills):
         group.call_leader("probe", 1, 1)
@@ -108,11 +108,12 @@ def wordcount_runs(corpus: str, masters: int, chaos: list[str], out: str) -> dic
     leader owned (Ray kills a dead owner's workers), and a worker's start (~1.5 s here) is not the group's cost;
     then it settles: new replica processes finish importing for a few seconds, which on 2 cores slowed the
     next job's first tasks ~3x. A group normally outlives many jobs, so the steady state is what is timed."""
-    from framework import cluster
+    from framework.master import group as master_group
+    from framework.shuffle import fleet
     from framework.client import run
 
     drop_group()
-    group = cluster.get_master_group(masters, cluster.get_stores())
+    group = master_group.get_master_group(masters, fleet.get_stores(2))
     wait_all_up(group)
     run(os.path.join(common.JOBS, "wordcount.py"), [common.corpus(64 << 20)], out, overwrite=True, masters=masters)
     time.sleep(SETTLE_S)

@@ -21,7 +21,7 @@ Prints ONE JSON line per measurement on stdout (progress on stderr); each record
   ideal `1/(S+1)`) and when one leaves (`moved_leave`, ideal `1/S`), for the stores named paxflow-store-i and
   averaged over `--seeds` other name sets (`*_mean`), against modulo placement (`partition % S`, `modulo_*`);
   computed by benchmarks/ring_balance.py. `join_over_ideal` = moved_join_mean / ideal; target <= 1.1.
-* `shuffle_throughput` (local Ray, 2 stores from `framework.cluster.get_stores(2)`): `--maps` map tasks (8) each
+* `shuffle_throughput` (local Ray, 2 stores from `framework.fleet.get_stores(2)`): `--maps` map tasks (8) each
   hold `--bytes`/maps of Arrow tables (word strings + int64 counts, made and `ray.put` before any timer), cut them
   into `--partitions` (16) pieces and put them to the owning stores as `run_task` does (grouped by store, one
   `put` per store, all awaited); then one reduce task per partition asks its store for the committed pieces
@@ -285,9 +285,10 @@ def bench_throughput(total: int, maps: int, num_partitions: int, runs: int, in_f
     import ray
 
     from framework import cluster
+    from framework.shuffle import fleet
 
     common.init_ray()
-    stores = cluster.get_stores(2)
+    stores = fleet.get_stores(2)
     ray.get([s.ping.remote() for s in stores.values()])
     tasks = define_tasks()
     limit = in_flight or 2 * cluster.cluster_cpus()
@@ -302,7 +303,7 @@ def bench_throughput(total: int, maps: int, num_partitions: int, runs: int, in_f
         store_round(tasks, warm, stores, num_partitions, limit)
         rayput_round(tasks, warm, num_partitions, limit)
     del warm
-    budget = cluster.default_store_memory(len(stores))
+    budget = fleet.default_store_memory(len(stores))
     results: dict[str, list[dict]] = {"store": [], "volatile": [], "rayput": []}
     for r in range(runs):
         for path in ("store", "volatile", "rayput"):
@@ -342,9 +343,9 @@ def run_wordcount(corpus: str, out: str, chaos: list[str], replicas: int, **kwar
 
 def map_reruns(job_id: str) -> int:
     """Map attempts launched beyond one per map task."""
-    from framework import cluster
+    from framework.master import group as master_group
 
-    tasks = cluster.find_master_group().call_any("commands_of", job_id)
+    tasks = master_group.find_master_group().call_any("commands_of", job_id)
     return sum(t["launched"] - 1 for task, t in tasks.items() if "m" in task.split("s", 1)[1])
 
 

@@ -9,17 +9,20 @@ import argparse
 import json
 import sys
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from framework.datagen.common import size_arg
 from framework.errors import JobFailed, UsageError
-from framework.job import Job, _QuietParser
+from framework.argparsing import UsageParser
+
+if TYPE_CHECKING:
+    from framework.job import Job
 
 PREVIEW_ROWS = 20
 
 
 def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> argparse.ArgumentParser:
-    parser = _QuietParser(prog=prog, description="Run a Paxflow job module.", add_help=False)
+    parser = UsageParser(prog=prog, description="Run a Paxflow job module.", add_help=False)
     parser.add_argument("-h", "--help", action="store_true", help="show this help (with the job's options) and exit")
     if with_job_arg:
         parser.add_argument("job", help="path of the job module (e.g. jobs/wordcount.py)")

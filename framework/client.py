@@ -209,6 +209,7 @@ def run(
     if executor != "ray":
         raise UsageError(f"unknown executor {executor!r}: choose ray or inline")
     from framework import cluster
+    from framework.master import group as master_group
 
     cls = resolve_job(job)
     plan_args = dict(args=args, fmt=fmt, overwrite=overwrite, partitions=partitions, split_size=split_size,
@@ -220,7 +221,7 @@ def run(
     else:
         startup = cluster.ensure_ray(address)
         job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
-    stores = stores or cluster.default_store_count()
+    stores = stores or master_group.default_store_count()
     if stores < replicas:
         raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
     return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach, replicas,
@@ -250,14 +251,15 @@ def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, mas
                 on_progress: Callable[[dict], None] | None, chaos: Sequence[str] = (), chaos_seed: int = 0,
                 detach: bool = False, replicas: int = 1, store_memory: int | None = None,
                 durable_stores: bool = True) -> RunResult:
-    from framework import cluster
+    from framework.master import group as master_group
+    from framework.shuffle import fleet
     from framework.chaos import ChaosMonkey, parse_chaos
     from framework.shuffle.ring import HashRing
 
     faults = parse_chaos(list(chaos))
-    handles = cluster.get_stores(stores, store_memory, durable_stores)
+    handles = fleet.get_stores(stores, store_memory, durable_stores)
     spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
-    group = cluster.get_master_group(masters, handles)
+    group = master_group.get_master_group(masters, handles)
     started = time.perf_counter()
     submitted_at = time.time()
     group.call_leader("submit", job_id, spec)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pyarrow as pa
 
 from framework.aggregates import Aggregate
+from framework.argparsing import UsageParser
 from framework.errors import UsageError
 
 JOIN_HOWS = ("inner", "left", "right", "full", "semi", "anti")
@@ -184,7 +185,7 @@ class Job:
 
     @classmethod
     def argument_parser(cls, prog: str | None = None) -> argparse.ArgumentParser:
-        parser = _QuietParser(prog=prog or cls.__name__, add_help=False)
+        parser = UsageParser(prog=prog or cls.__name__, add_help=False)
         for option in cls.options:
             parser.add_argument(*option.flags, **option.kwargs)
         return parser
@@ -205,13 +206,6 @@ class Job:
         from framework.cli import run_job_main
 
         sys.exit(run_job_main(cls, sys.argv[1:] if argv is None else list(argv)))
-
-
-class _QuietParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing usage and exiting."""
-
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise UsageError(message)
 
 
 def as_table(result: Any, where: str) -> pa.Table | None:

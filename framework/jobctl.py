@@ -13,11 +13,11 @@ import sys
 from typing import Sequence
 
 from framework.errors import PaxflowError, UsageError
-from framework.job import _QuietParser
+from framework.argparsing import UsageParser
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
-    parser = _QuietParser(prog=f"paxflow {command}", add_help=True)
+    parser = UsageParser(prog=f"paxflow {command}", add_help=True)
     if command == "scale":
         how = parser.add_mutually_exclusive_group(required=True)
         how.add_argument("--stores", type=int, metavar="N",
@@ -35,14 +35,15 @@ def _parser(command: str) -> argparse.ArgumentParser:
 def _connect(address: str, create: bool = False):
     """The cluster's master group; `create`: start one (with the default stores) when there is none yet."""
     from framework import cluster
+    from framework.master import group as master_group
 
     try:
         cluster.ensure_ray(address)
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
-    group = cluster.find_master_group()
+    group = master_group.find_master_group()
     if group is None and create:
-        group = cluster.get_master_group()
+        group = master_group.get_master_group()
     if group is None:
         raise UsageError("no Paxflow master group on this cluster (no job has been submitted to it yet)")
     return group
@@ -127,14 +128,14 @@ def _scale(group, ns: argparse.Namespace) -> int:
     """Set the stores (a RingChanged in the master's log): new jobs and the running jobs' next attempts place
     partitions on them; data already written stays where it is, and a store taken out retires once no running job
     reads from it. `--auto` keeps the stores and lets the leader start one on each node that joins."""
-    from framework import cluster
+    from framework.shuffle import fleet
 
     if ns.auto:
         answer = group.call_leader("scale", None, True)
     else:
         if ns.stores < 1:
             raise UsageError(f"--stores must be at least 1, got {ns.stores}")
-        answer = group.call_leader("scale", sorted(cluster.get_stores(ns.stores)), False)
+        answer = group.call_leader("scale", sorted(fleet.get_stores(ns.stores)), False)
     if ns.json:
         print(json.dumps(answer))
     else:

@@ -41,8 +41,8 @@ def test_job_runs_across_nodes_from_another_process(cluster, tmp_path):
     assert summary["tasks"] > 6
 
     # the master's log says where each task ran: more than one node did work
-    code = ("import ray, json; from framework import cluster; ray.init(address=%r, namespace='paxflow'); "
-            "tasks = cluster.find_master_group().call_any('commands_of', %r); "
+    code = ("import ray, json; from framework import cluster; from framework.master import group as master_group; ray.init(address=%r, namespace='paxflow'); "
+            "tasks = master_group.find_master_group().call_any('commands_of', %r); "
             "print(json.dumps(sorted({t['node'] for t in tasks.values()})))"
             % (cluster.address, summary["job_id"]))
     nodes = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

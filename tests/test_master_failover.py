@@ -9,7 +9,7 @@ import time
 import pytest
 import ray
 
-from framework import cluster
+from framework.shuffle import fleet
 from framework.client import plan_job
 from framework.io import read_output
 from framework.master.group import GroupClient, ensure_group, start_replica
@@ -48,7 +48,7 @@ class SlowWordCount(Job):
 
 @pytest.fixture(scope="module")
 def group(ray_session):
-    return GroupClient(ensure_group(3, cluster.get_stores()))
+    return GroupClient(ensure_group(3, fleet.get_stores(2)))
 
 
 @pytest.fixture
@@ -196,11 +196,11 @@ def test_two_of_three_dead_pauses_then_resumes_from_the_wal(group, job_file, cor
         assert stalled["status"] == "running", "without a majority the job must pause, not fail or commit"
         assert not (tmp_path / "out" / "_SUCCESS").exists()
         # bring one replica back under its old name: it reloads its WAL from disk and restores the majority
-        back = start_replica(dead[0], info["replica_ids"], info["group"], cluster.get_stores(), recreated=True)
+        back = start_replica(dead[0], info["replica_ids"], info["group"], fleet.get_stores(2), recreated=True)
         assert not ray.get(back.info.remote())["recovering"], "it found its WAL"
         finish_and_check(group, job_id, tmp_path / "out", corpus)
     finally:
         ray.get(handles[survivor].set_healing.remote(True))
         # and the last one, so later tests have all three
-        start_replica(dead[1], info["replica_ids"], info["group"], cluster.get_stores(), recreated=True)
+        start_replica(dead[1], info["replica_ids"], info["group"], fleet.get_stores(2), recreated=True)
         wait_restarted(group, dead[1])

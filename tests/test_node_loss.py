@@ -33,12 +33,14 @@ SETUP = '''
 import json, sys, time
 import ray
 from framework import cluster
+from framework.master import group as master_group
+from framework.shuffle import fleet
 from framework.cluster import STORE_PREFIX
 from framework.master.group import GroupClient, ensure_group
 
 cluster.ensure_ray(sys.argv[1])
 head = sys.argv[2]
-stores = {f"{STORE_PREFIX}{i}": cluster.start_store(f"{STORE_PREFIX}{i}", head) for i in range(2)}
+stores = {f"{STORE_PREFIX}{i}": fleet.start_store(f"{STORE_PREFIX}{i}", head) for i in range(2)}
 group = GroupClient(ensure_group(3, stores))
 group.call_leader("scale", sorted(stores), False)  # both on the head, and none started on the other nodes
 
@@ -78,8 +80,10 @@ DUMP = '''
 import json, sys
 import ray
 from framework import cluster
+from framework.master import group as master_group
+from framework.shuffle import fleet
 cluster.ensure_ray(sys.argv[1])
-for i, h in enumerate(cluster.find_master_group().handles):
+for i, h in enumerate(master_group.find_master_group().handles):
     try:
         info = ray.get(h.info.remote(), timeout=5) if h else None
         print(i, json.dumps({k: info[k] for k in ("role", "ballot", "applied", "commit", "recovering", "node", "recreated", "restarted_peers")} if info else None))
@@ -172,11 +176,13 @@ PIN_STORE = '''
 import sys
 import ray
 from framework import cluster
+from framework.master import group as master_group
+from framework.shuffle import fleet
 from framework.cluster import STORE_PREFIX
 
 cluster.ensure_ray(sys.argv[1])
 name = sys.argv[3] if len(sys.argv) > 3 else f"{STORE_PREFIX}3"
-store = cluster.start_store(name, sys.argv[2])  # a store no earlier job made: it starts there
+store = fleet.start_store(name, sys.argv[2])  # a store no earlier job made: it starts there
 print(ray.get(store.stats.remote())["node"])
 '''
 
@@ -211,11 +217,13 @@ KILL_STORE = '''
 import json, sys
 import ray
 from framework import cluster
+from framework.master import group as master_group
+from framework.shuffle import fleet
 cluster.ensure_ray(sys.argv[1])
 if sys.argv[2] == "kill":
     ray.kill(ray.get_actor(sys.argv[3], namespace=cluster.NAMESPACE), no_restart=True)
 else:
-    print(json.dumps(cluster.find_master_group().call_any("commands_of", sys.argv[3])))
+    print(json.dumps(master_group.find_master_group().call_any("commands_of", sys.argv[3])))
 '''
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from framework import cluster
+from framework.master import group as master_group
+from framework.shuffle import fleet
 from framework.client import run
 from framework.jobctl import store_stats
 from tests.conftest import text_files
@@ -21,7 +22,7 @@ def corpus(tmp_path):
 
 
 def map_tasks(job_id: str) -> dict:
-    tasks = cluster.find_master_group().call_any("commands_of", job_id)
+    tasks = master_group.find_master_group().call_any("commands_of", job_id)
     return {task: t for task, t in tasks.items() if "m" in task.split("s", 1)[1]}
 
 
@@ -50,7 +51,7 @@ def test_a_store_killed_mid_shuffle(ray_session, job_file, corpus, tmp_path, rep
 
         killed, deadline = result.faults[0], time.monotonic() + 30
         while True:
-            infos = [ray.get(h.info.remote()) for h in cluster.find_master_group().handles if h is not None]
+            infos = [ray.get(h.info.remote()) for h in master_group.find_master_group().handles if h is not None]
             restarts = [r for i in infos if i["role"] == "leader" for r in i["store_restarts"]
                         if r["store"] == killed["store"] and r["time"] >= killed["time"]]
             if restarts or time.monotonic() > deadline:
@@ -94,9 +95,9 @@ def test_a_store_added_mid_job_takes_the_later_attempts(ray_session, job_file, c
     from framework.io import read_output
     from framework.shuffle.ring import HashRing
 
-    grown = sorted(cluster.get_stores(4))  # started now: starting an actor mid-job takes seconds on a busy machine
+    grown = sorted(fleet.get_stores(4))  # started now: starting an actor mid-job takes seconds on a busy machine
     stores = grown[:2]
-    group = cluster.get_master_group(None, cluster.get_stores(2))
+    group = master_group.get_master_group(None, fleet.get_stores(2))
     job_id, spec = plan_job(job_file, corpus, str(tmp_path / "out"), args=["--map-sleep", "0.3", "--reduce-sleep",
                                                                              "0.3"], cpus=2, split_size=20_000,
                             partitions=8)
@@ -134,8 +135,8 @@ def test_scaling_down_mid_job_drains_the_store_then_stops_it(ray_session, job_fi
     from framework.io import read_output
     from framework.shuffle.ring import HashRing
 
-    stores = cluster.get_stores(3)
-    group = cluster.get_master_group(None, stores)
+    stores = fleet.get_stores(3)
+    group = master_group.get_master_group(None, stores)
     group.call_leader("scale", sorted(stores), False)
     job_id, spec = plan_job(job_file, corpus, str(tmp_path / "out"), args=["--map-sleep", "0.3", "--reduce-sleep",
                                                                              "0.3"], cpus=2, split_size=20_000,
@@ -161,5 +162,5 @@ def test_scaling_down_mid_job_drains_the_store_then_stops_it(ray_session, job_fi
         time.sleep(0.2)
     with pytest.raises(ValueError):
         ray.get_actor("paxflow-store-2")
-    assert cluster.default_store_count() == 2  # new jobs use the ring
+    assert master_group.default_store_count() == 2  # new jobs use the ring
     group.call_leader("scale", None, True)  # back to automatic (later tests choose their own stores)

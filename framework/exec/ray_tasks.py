@@ -17,7 +17,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from framework.cluster import NAMESPACE
+from framework.names import NAMESPACE
 from framework.exec.attempt import run_attempt, task_args
 from framework.exec.tasks import InfraError, TaskError
 from framework.master.state import JobState
@@ -157,7 +157,10 @@ def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition:
 
 
 class RayBackend:
-    """Launches attempts as Ray tasks from inside the (async) master actor."""
+    """Launches attempts as Ray tasks from inside the (async) master actor.
+
+    It runs on the replica's event loop, which also drives Paxos: every call that waits on the GCS (an actor
+    look-up, the cluster's CPUs) goes to a thread, so a loaded GCS never delays a heartbeat."""
 
     def __init__(self) -> None:
         self._refs: dict[asyncio.Future, ray.ObjectRef] = {}
@@ -166,20 +169,24 @@ class RayBackend:
         self._missing: dict[str, set] = {}  # job -> store names that were not there when looked up
         self._nodes: dict[str, Any] = {}  # store actor id -> ref of its stats (which name its node)
         self._slots, self._slots_at = 2, -1e9
+        self._slots_refresh: asyncio.Task | None = None
 
-    def stores_of(self, job: JobState) -> dict[str, Any]:
+    async def stores_of(self, job: JobState) -> dict[str, Any]:
         """{name: handle} of the stores on the job's rings, each looked up by name once per job (a store that died
         and was started again by a later client is a new actor under the old name)."""
         handles = self._stores.setdefault(job.job_id, {})
         missing = self._missing.setdefault(job.job_id, set())
-        for name in sorted(job.all_stores() - set(handles) - missing):  # new names after a RingChanged too
-            try:
-                handles[name] = handle = ray.get_actor(name, namespace=NAMESPACE)
-            except ValueError:
-                missing.add(name)
-                continue  # gone: the master's store watch reports it lost
-            if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
-                self._nodes[handle._actor_id.hex()] = handle.stats.remote()
+        names = sorted(job.all_stores() - set(handles) - missing)  # new names after a RingChanged too
+        if names:
+            found = await asyncio.to_thread(_lookup_stores, names)
+            for name in names:
+                handle = found.get(name)
+                if handle is None:
+                    missing.add(name)  # gone: the master's store watch reports it lost
+                    continue
+                handles.setdefault(name, handle)
+                if handle._actor_id.hex() not in self._nodes:  # ask now; read when a reducer is placed
+                    self._nodes[handle._actor_id.hex()] = handle.stats.remote()
         return handles
 
     async def store_stats(self, handle: Any) -> dict | None:
@@ -202,24 +209,31 @@ class RayBackend:
         self._nodes[handle._actor_id.hex()] = handle.stats.remote()
 
     def launch(self, job: JobState, task_id: str, attempt: int) -> "asyncio.Future[dict]":
+        fut = asyncio.ensure_future(self._run(job, task_id, attempt))
+        fut.add_done_callback(self._forget)
+        return fut
+
+    async def _run(self, job: JobState, task_id: str, attempt: int) -> dict:
         spec_ref = self._spec_refs.get(job.job_id)
         if spec_ref is None:  # the job's source travels once per job, not once per task
             spec_ref = self._spec_refs[job.job_id] = ray.put(job.spec["job"])
         args = task_args(job, task_id, attempt)
         options: dict[str, Any] = {"name": f"{job.job_id}:{task_id}:{attempt}"}
-        node = self._reduce_node(job, args) if is_reduce(task_id) else None
+        handles = await self.stores_of(job)
+        node = self._reduce_node(handles, args) if is_reduce(task_id) else None
         if node is not None:  # soft: the reducer's input is local there, but any free CPU beats waiting
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
-        live = {n: h for n, h in self.stores_of(job).items() if n not in job.dead_stores}  # a dead one's handle
+        live = {n: h for n, h in handles.items() if n not in job.dead_stores}  # a dead one's handle
         ref = run_task.options(**options).remote(spec_ref, args, live)  # may not even deserialize any more
-        fut = asyncio.ensure_future(_result(ref))
-        self._refs[fut] = ref
-        fut.add_done_callback(self._forget)
-        return fut
+        me = asyncio.current_task()
+        self._refs[me] = ref
+        try:
+            return await _result(ref)
+        finally:
+            self._refs.pop(me, None)
 
-    def _reduce_node(self, job: JobState, args: Mapping) -> str | None:
+    def _reduce_node(self, handles: Mapping[str, Any], args: Mapping) -> str | None:
         """The node of the store a reducer reads (most of) its partition from, where one is known."""
-        handles = self.stores_of(job)
         for source in args["sources"]:
             for name in placements(args["rings"][source["ring"]], source["dead"], [args["partition"]],
                                    args["num_partitions"])[0]:
@@ -230,7 +244,7 @@ class RayBackend:
                 if ref is None or not ray.wait([ref], timeout=0)[0]:
                     continue  # not known yet: never block the master's loop for it
                 try:
-                    return ray.get(ref)["node"]
+                    return ray.get(ref, timeout=0)["node"]
                 except RayError:
                     continue
         return None
@@ -241,19 +255,28 @@ class RayBackend:
             fut.exception()  # retrieved: an attempt abandoned by a loop that stopped is not an unhandled error
 
     def slots(self) -> int:
-        """Twice the cluster's CPUs (re-read every few seconds, so added nodes get work): one attempt running and
-        one ready to start on each CPU."""
+        """Twice the cluster's CPUs (re-read in a thread every few seconds, so added nodes get work): one attempt
+        running and one ready to start on each CPU."""
         now = time.monotonic()
-        if now - self._slots_at > 5:
+        if now - self._slots_at > 5 and (self._slots_refresh is None or self._slots_refresh.done()):
             self._slots_at = now
-            self._slots = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+            self._slots_refresh = asyncio.ensure_future(self._refresh_slots())
         return self._slots
+
+    async def _refresh_slots(self) -> None:
+        try:
+            cpus = await asyncio.to_thread(lambda: ray.cluster_resources().get("CPU", 1))
+            self._slots = 2 * max(1, int(cpus))
+        except Exception:  # noqa: BLE001 - keep the last count
+            pass
 
     def cancel(self, futures: Sequence[asyncio.Future]) -> None:
         for fut in futures:
             ref = self._refs.get(fut)
             if ref is not None:
                 ray.cancel(ref, force=False)
+            elif not fut.done():
+                fut.cancel()  # not submitted yet
 
     async def release(self, job_id: str) -> None:
         self._spec_refs.pop(job_id, None)
@@ -263,6 +286,17 @@ class RayBackend:
                 await handle.drop_job.remote(job_id)
             except RayError:
                 pass  # a store that died holds nothing of this job any more
+
+
+def _lookup_stores(names: Sequence[str]) -> dict[str, Any]:
+    """{name: handle} of the named stores that run (blocking GCS calls: run it in a thread)."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            pass
+    return found
 
 
 async def _result(ref: ray.ObjectRef) -> dict:

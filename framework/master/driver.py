@@ -111,7 +111,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
         # cancelled) leaves output and shuffle data to the next leader, which resumes the job.
         if job.status in TERMINAL:
             if job.status != COMMITTED:
-                _abort(job)
+                await asyncio.to_thread(_abort, job)
             await backend.release(job.job_id)
     return job
 
@@ -149,7 +149,8 @@ async def _commit(job: JobState, propose: Propose) -> None:
         path = (job.tasks[t].result or {}).get("part")
         if path:
             parts[p] = path
-    paths = commit_output(out["path"], job.job_id, parts, out["format"], out["overwrite"])
+    # in a thread: renames on a remote filesystem take long, and the loop also drives Paxos
+    paths = await asyncio.to_thread(commit_output, out["path"], job.job_id, parts, out["format"], out["overwrite"])
     await propose([JobCommitted(job.job_id, paths)])
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import ray
 from ray.exceptions import ActorDiedError, RayError
 
+from framework.cluster import alive_nodes
 from framework.errors import PaxflowError
-from framework.cluster import NAMESPACE
-from framework.master.replica import REPLICA_PREFIX, spawn_replica
+from framework.master.peers import lookup_replica, replica_name
+from framework.master.replica import spawn_replica
 
 DEFAULT_MASTERS = 3
 #: how long a client keeps retrying when no replica answers as leader (an election takes well under a second)
@@ -34,18 +35,14 @@ def state_dir() -> str:
 
 
 def replica_names(n: int) -> list[str]:
-    return [f"{REPLICA_PREFIX}{i}" for i in range(n)]
+    return [replica_name(i) for i in range(n)]
 
 
 #: the most replicas a group has (--masters 1, 3 or 5)
 MAX_MASTERS = 5
 
 
-def _lookup(i: int):
-    try:
-        return ray.get_actor(f"{REPLICA_PREFIX}{i}", namespace=NAMESPACE)
-    except ValueError:
-        return None
+_lookup = lookup_replica
 
 
 def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
@@ -72,22 +69,26 @@ def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
         time.sleep(0.2)
 
 
-def ensure_group(masters: int, stores: dict, fsync: bool = True) -> list:
-    """The master group's replica handles; created (spread over the nodes) when there is none yet."""
+def ensure_group(masters: int, stores: Sequence[str], fsync: bool = True) -> list:
+    """The master group's replica handles; created (spread over the nodes) when there is none yet. `stores`: the
+    names of the shuffle stores it starts with."""
     if masters not in (1, 3, 5):
         raise PaxflowError(f"--masters must be 1, 3 or 5, not {masters}")
     found = existing_replicas()
     if found:
         return found
     group = uuid.uuid4().hex[:12]
-    alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    alive = alive_nodes()
     # one replica per node where possible
     nodes = {i: alive[i % len(alive)] for i in range(masters)} if len(alive) > 1 else {}
-    return [start_replica(i, list(range(masters)), group, stores, fsync, nodes.get(i), nodes=nodes)
-            for i in range(masters)]
+    handles = [start_replica(i, list(range(masters)), group, stores, fsync, nodes.get(i), nodes=nodes)
+               for i in range(masters)]
+    for handle in handles:  # start ticking (electing) as soon as each is up, before any client asks
+        handle.hold.remote(0)
+    return handles
 
 
-def start_replica(i: int, replica_ids: list[int], group: str, stores: dict, fsync: bool = True,
+def start_replica(i: int, replica_ids: list[int], group: str, stores: Sequence[str], fsync: bool = True,
                   node: str | None = None, recreated: bool = False, nodes: dict | None = None):
     """Start replica `i` of `group` under its stable name (or return it if it runs); see `spawn_replica`."""
     return spawn_replica(i, replica_ids, group, stores, state_dir(), fsync, node, recreated, nodes)
@@ -190,3 +191,33 @@ class GroupClient:
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise PaxflowError(f"job {job_id} did not end within {timeout:.0f} s; last status: {status}")
+
+
+def find_master_group() -> GroupClient | None:
+    """A client of the running master group, or None when there is none on this cluster."""
+    handles = existing_replicas()
+    return GroupClient(handles) if handles else None
+
+
+def get_master_group(masters: int | None = None, stores: Sequence[str] | None = None,
+                     fsync: bool = True) -> GroupClient:
+    """A client of the master group, created (with the given stores, default: `default_store_count` of them) if
+    it does not exist yet."""
+    from framework.shuffle.fleet import get_stores
+
+    stores = stores if stores is not None else get_stores(default_store_count())
+    return GroupClient(ensure_group(masters or DEFAULT_MASTERS, sorted(stores), fsync))
+
+
+def default_store_count(group: GroupClient | None = None) -> int:
+    """The stores of the master group's ring when it has one (set by `paxflow scale`, or grown as nodes joined);
+    else one store per node, at least two (so a lost store never loses everything), or as many as exist if that is
+    more."""
+    from framework.shuffle.fleet import store_names
+
+    group = group or find_master_group()
+    if group is not None:
+        ring = group.call_any("info").get("ring") or {}
+        if ring.get("version"):
+            return max(1, len(ring["stores"]))
+    return max(2, len(alive_nodes()), len(store_names()))

@@ -40,7 +40,7 @@ class StoreActor:
                  recover: bool = False, durable: bool = True) -> None:
         self.name = name
         self.node = ray.get_runtime_context().get_node_id()
-        spill_dir = os.path.join(spill_root(), name)
+        self.spill_dir = spill_dir = os.path.join(spill_root(), name)
         if not (recover and durable):
             shutil.rmtree(spill_dir, ignore_errors=True)  # an earlier incarnation's files: not wanted
         self.store = ShuffleStore(budget, spill_dir, to_table=ray.get, from_table=ray.put, compression=compression,
@@ -77,6 +77,12 @@ class StoreActor:
     def stats(self) -> dict:
         return {"name": self.name, "node": self.node, "durable": self.store.durable, "recovered": self.recovered,
                 **self.store.stats()}
+
+    def destroy(self) -> None:
+        """Drop every job's pieces and remove this store's folder (before it is stopped for good)."""
+        for job in {entry[0] for entry in self.store.inventory()}:
+            self.store.drop_job(job)
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
 
     def ping(self) -> str:
         return self.name

@@ -1,0 +1,90 @@
+"""Starting and finding the shuffle store actors (`paxflow-store-N` in the `paxflow` namespace).
+
+A store is a detached, named actor, so it outlives the process that started it and any process finds it by name.
+Stores are spread over the nodes with hard affinity (Ray's soft affinity was seen to stack them on one node).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from framework.cluster import alive_nodes
+from framework.names import NAMESPACE, STORE_PREFIX
+
+
+def store_name(i: int) -> str:
+    return f"{STORE_PREFIX}{i}"
+
+
+def get_stores(count: int, memory: int | None = None, durable: bool = True, wait: bool = True) -> dict:
+    """{name: handle} of the shuffle stores paxflow-store-0 .. count-1, created where missing (spread over the
+    nodes), each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills, and
+    `durable` (each piece written to local disk as it arrives). Stores that already run get these settings too;
+    `wait`: return once every store has them (False: the caller waits on `configure_stores` itself)."""
+    import ray
+
+    budget = memory or default_store_memory(count)
+    nodes = alive_nodes()
+    stores = {}
+    for i in range(count):
+        # one per node in turn
+        stores[store_name(i)] = start_store(store_name(i), nodes[i % len(nodes)] if len(nodes) > 1 else None, budget,
+                                            durable=durable)
+    if wait:
+        ray.get(configure_stores(stores, budget, durable))
+    return stores
+
+
+def configure_stores(stores: Mapping[str, Any], budget: int | None, durable: bool) -> list:
+    """Give running stores a memory budget and durability; refs that resolve once each has them."""
+    return [h.configure.remote(budget, durable) for h in stores.values()]
+
+
+def start_store(name: str, node: str | None = None, budget: int | None = None, recover: bool = False,
+                durable: bool = True):
+    """The store `name`, started on `node` (hard affinity) with `budget` bytes of memory if it does not run yet;
+    `recover`: take up the pieces its dead predecessor on that node left on disk."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from framework.shuffle.actor import StoreActor
+
+    options: dict = dict(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached")
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+    return StoreActor.options(**options).remote(name, budget, None, recover, durable)
+
+
+def default_store_memory(count: int) -> int:
+    """Half the cluster's object store memory, shared among `count` stores: the rest stays for task data."""
+    import ray
+
+    total = ray.cluster_resources().get("object_store_memory", 2 << 30)
+    return max(64 << 20, int(total / 2 / max(1, count)))
+
+
+def store_names() -> list[str]:
+    """The names of the stores running on the cluster, sorted."""
+    import ray
+
+    return sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                  if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX))
+
+
+def kill_stores(names: list[str] | None = None) -> list[str]:
+    """Stop the named stores (default: every store on the cluster) for good; their memory and spill files with
+    them. Returns the names stopped."""
+    import ray
+
+    stopped = []
+    for name in store_names() if names is None else names:
+        try:
+            handle = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            continue
+        try:
+            ray.get(handle.destroy.remote(), timeout=10)  # its spill folder goes with it
+        except Exception:  # noqa: BLE001 - a store that cannot answer is killed all the same
+            pass
+        ray.kill(handle, no_restart=True)
+        stopped.append(name)
+    return stopped
