@@ -185,7 +185,7 @@ def define_tasks() -> dict[str, Any]:
     """The Ray tasks of the throughput benchmark (defined after Ray is imported, only when it runs)."""
     import ray
 
-    from framework.shuffle.store import owners
+    from framework.shuffle.ring import owners
 
     @ray.remote
     def map_to_stores(table: pa.Table, stores: Mapping[str, Any], ring: dict, job: str, task: str,
@@ -241,7 +241,7 @@ def store_round(tasks: dict, inputs: list, stores: dict, num_partitions: int, li
     """One map -> store -> reduce round trip; seconds per phase, and the rows the reducers got."""
     import ray
 
-    from framework.shuffle.store import owners
+    from framework.shuffle.ring import owners
 
     ring = HashRing(sorted(stores)).to_dict()  # the ring RayBackend gives a job (bounded loads, eps 0.25)
     job = f"bench-shuffle-{uuid.uuid4().hex[:12]}"

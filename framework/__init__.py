@@ -3,28 +3,32 @@
 The public API a job module uses:
 
     from framework import Job, Step, Join, Option, Sum, Count, Min, Max, Mean, Text, Csv, JsonLines, Parquet, Auto
+
+Every name loads on first use (PEP 562), so a process that imports only part of the framework, a master replica
+say, does not pay for pyarrow and pandas.
 """
 
-from framework.aggregates import Aggregate, Count, Max, Mean, Min, Sum
 from framework.errors import InputError, JobFailed, PaxflowError, UsageError
-from framework.job import Job, Join, Option, Step
 
 __version__ = "0.1.0"
 
-_IO_NAMES = ("Text", "Csv", "JsonLines", "Parquet", "Auto")
+_LAZY = {
+    **{name: "framework.aggregates" for name in ("Aggregate", "Count", "Max", "Mean", "Min", "Sum")},
+    **{name: "framework.job" for name in ("Job", "Join", "Option", "Step")},
+    **{name: "framework.io" for name in ("Text", "Csv", "JsonLines", "Parquet", "Auto")},
+    **{name: "framework.client" for name in ("run", "RunResult")},
+}
 
 
 def __getattr__(name: str):
-    # the io formats and the client load lazily, so `import framework` stays cheap for Ray workers
-    if name in _IO_NAMES:
-        import framework.io as io
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'framework' has no attribute {name!r}")
+    import importlib
 
-        return getattr(io, name)
-    if name in ("run", "RunResult"):
-        import framework.client as client
-
-        return getattr(client, name)
-    raise AttributeError(f"module 'framework' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

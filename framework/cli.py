@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Sequence
 
 from framework.datagen.common import size_arg
-from framework.errors import JobFailed, UsageError
+from framework.errors import Interrupted, JobFailed, UsageError
 from framework.argparsing import UsageParser
 
 if TYPE_CHECKING:
@@ -109,9 +111,19 @@ def run_job_main(job_cls: type[Job] | None, argv: Sequence[str], prog: str = "pa
             print(e.details.rstrip(), file=sys.stderr)
         print(f"paxflow: {'error' if e.usage else 'job failed'}: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("paxflow: interrupted", file=sys.stderr)
-        return 130
+    except Interrupted as e:
+        _json_failure(argv, "cancelled", str(e))
+        how = "SIGTERM" if e.signum == signal.SIGTERM else "Ctrl-C"
+        if e.job_id:
+            print(f"paxflow: {how}: job {e.job_id} cancelled; its output directory is as it was", file=sys.stderr)
+        else:
+            print(f"paxflow: {how}: stopped before the job was submitted; nothing was written", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt as e:  # before the job was submitted
+        signum = getattr(e, "signum", signal.SIGINT)
+        how = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        print(f"paxflow: {how}: stopped before the job was submitted; nothing was written", file=sys.stderr)
+        return 128 + signum
 
 
 def _json_failure(argv: Sequence[str], status: str, error: str) -> None:
@@ -130,11 +142,14 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
         raise UsageError("give inputs either as paths or as --input NAME=PATH, not both")
     inputs = named or ns.paths or None
     progress = _Progress(enabled=sys.stderr.isatty() and not ns.json)
+    _catch_interrupts()
     try:
         result = run(job_cls, inputs, ns.output, args=job_args, executor="inline" if ns.inline else "ray",
                      fmt=ns.format, overwrite=ns.overwrite, address=ns.address, partitions=ns.partitions,
-                     split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory, durable_stores=not ns.volatile_stores, masters=ns.masters, max_attempts=ns.max_attempts, job_id=ns.job_id, on_progress=progress.update,
-                     chaos=ns.chaos, chaos_seed=ns.chaos_seed, detach=ns.detach)
+                     split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory,
+                     durable_stores=not ns.volatile_stores, masters=ns.masters, max_attempts=ns.max_attempts,
+                     job_id=ns.job_id, on_progress=progress.update, on_step=progress.step, chaos=ns.chaos,
+                     chaos_seed=ns.chaos_seed, detach=ns.detach)
     finally:
         progress.close()
     summary = result.summary()
@@ -148,6 +163,29 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
     else:
         _print_summary(summary)
     return 0
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
+
+
+def _catch_interrupts() -> None:
+    """Ctrl-C and SIGTERM cancel the job (the client catches the KeyboardInterrupt they raise); a second one while
+    it is being cancelled exits at once."""
+    seen = []
+
+    def handler(signum, frame) -> None:
+        if seen:
+            os._exit(128 + signum)
+        seen.append(signum)
+        raise _Signalled(signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _preview(result, order: Sequence[tuple[str, str]]) -> None:
@@ -186,12 +224,31 @@ class _Progress:
         self.enabled = enabled
         self._bar = None
         self._task = None
+        self._status = None
         self._started = time.perf_counter()
+
+    def step(self, text: str, note: bool = False) -> None:
+        """A line saying what is being set up (starting Ray, the master group, waiting for a leader); a `note`
+        stays on the screen."""
+        if not self.enabled or self._bar is not None:
+            return
+        if note:
+            print(f"paxflow: {text}", file=sys.stderr)
+            return
+        if self._status is None:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status(f"{text}...")
+            self._status.start()
+        else:
+            self._status.update(f"{text}...")
 
     def update(self, status: dict) -> None:
         if not self.enabled or not status:
             return
         if self._bar is None:
+            if self._status is not None:
+                self._status.stop()
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -206,14 +263,42 @@ class _Progress:
                          total=status.get("all_total") or 1, info=info)
 
     def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
         if self._bar is not None:
             self._bar.stop()
 
 
+def exit_fast_if_one_shot(code: int) -> int:
+    """A process that started a local Ray of its own (a one-shot run) is done once it has printed: leave at once.
+    Ray's processes share its fate (they are killed with it, nothing is lost), and a graceful `ray.shutdown()`
+    costs ~1.5 s the user would wait for. The one-shot group's WAL goes too: nothing can resume it."""
+    from framework import cluster
+
+    if cluster.started_local_ray():
+        from framework.master.group import forget_created_groups
+
+        forget_created_groups()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        cluster.stop_local_ray_now()
+        os._exit(code)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the console script: this process is the user's command
+        return exit_fast_if_one_shot(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _main(argv: Sequence[str]) -> int:
+    argv = list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: paxflow run JOB [INPUT ...] [options]   (paxflow run --help for the options)\n"
+              "       paxflow up [--address ADDR] [--masters N] [--stores M] [--store-memory SIZE] [--cpus N]\n"
+              "                                                (a service that stays up: later runs use it)\n"
+              "       paxflow down [--address ADDR]             (stop what paxflow up started)\n"
               "       paxflow status [JOB] [--json] [--address ADDR]\n"
               "       paxflow wait JOB [--address ADDR]\n"
               "       paxflow cancel JOB [--address ADDR]\n"
@@ -223,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "run":
         return run_job_main(None, rest)
+    if command in ("up", "down"):
+        from framework.servicectl import main as service_main
+
+        return service_main(command, rest)
     if command in ("status", "wait", "cancel", "scale"):
         from framework.jobctl import main as jobctl_main
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 
-from framework.errors import JobFailed, UsageError
+from framework.errors import Interrupted, JobFailed, UsageError
 from framework.io import check_output_dir, expand_paths, read_output
 from framework.job import Job, job_steps
 from framework.loader import find_job_class, job_spec, load_job_file
@@ -42,6 +42,8 @@ class RunResult:
     leader_changes: list = field(default_factory=list)
     faults: list = field(default_factory=list)
     abandoned: int = 0  # attempts given up at leader changes (each ran again)
+    service: bool = False  # it ran on a `paxflow up` service
+    worker_pids: list = field(default_factory=list)  # the task worker processes that ran its committed attempts
 
     def read(self) -> pa.Table:
         """The committed output as one table."""
@@ -63,6 +65,8 @@ class RunResult:
             "leader_changes": self.leader_changes,
             "faults": self.faults,
             "abandoned_attempts": self.abandoned,
+            "service": self.service,
+            "worker_pids": self.worker_pids,
         }
 
 
@@ -156,8 +160,9 @@ def plan_job(
 
 
 def _results_dir() -> str:
-    base = os.environ.get("PAXFLOW_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "paxflow")
-    path = os.path.join(base, "results")
+    from framework.cachedir import cache_dir
+
+    path = cache_dir("results")
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -182,6 +187,7 @@ def run(
     max_attempts: int = 3,
     job_id: str | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    on_step: Callable[..., None] | None = None,
     chaos: Sequence[str] = (),
     chaos_seed: int = 0,
     detach: bool = False,
@@ -200,32 +206,76 @@ def run(
         raise UsageError(f"--stores must be at least 1, got {stores}")
     if executor == "inline" and (chaos or detach):
         raise UsageError("--chaos and --detach need the Ray executor (there is no master group inline)")
-    if detach and address is None:
-        raise UsageError("--detach needs --address: a local Ray ends with this process, and the job with it")
     if executor == "inline":
         job_id, spec = plan_job(job, inputs, output, args=args, fmt=fmt, overwrite=overwrite, cpus=os.cpu_count() or 1,
                                 partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id)
         return _run_inline(job_id, spec)
     if executor != "ray":
         raise UsageError(f"unknown executor {executor!r}: choose ray or inline")
-    from framework import cluster
-    from framework.master import group as master_group
-
     cls = resolve_job(job)
     plan_args = dict(args=args, fmt=fmt, overwrite=overwrite, partitions=partitions, split_size=split_size,
                      max_attempts=max_attempts, job_id=job_id)
-    if address is None and not _ray_connected():
-        # check everything before paying for a Ray start: bad input fails in milliseconds
-        job_id, spec = plan_job(cls, inputs, output, cpus=os.cpu_count() or 1, **plan_args)
+    place = _connect(address, lambda cpus: plan_job(cls, inputs, output, cpus=cpus, **plan_args), on_step,
+                     detach, masters)
+    job_id, spec = place.planned
+    return _run_on_ray(job_id, spec, place, stores, masters, on_progress, on_step, chaos, chaos_seed, detach,
+                       replicas, store_memory, durable_stores)
+
+
+@dataclass
+class _Placement:
+    """Where a job runs: the Ray it joined (and how), its plan, and the master group if one runs there."""
+
+    planned: tuple[str, dict]
+    startup: float
+    one_shot: bool  # a local Ray started for this process alone (it ends with it)
+    service: dict | None  # the record of the `paxflow up` service it joined
+    group: Any = None
+    warm: list = field(default_factory=list)
+
+
+def _connect(address: str | None, plan: Callable[[int], tuple[str, dict]], on_step: Callable[..., None] | None,
+             detach: bool, masters: int | None) -> _Placement:
+    """Join the service, the cluster at `address`, or a one-shot local Ray; plan the job (before starting a Ray:
+    bad input then fails in milliseconds)."""
+    from framework import cluster, service
+    from framework.master import group as master_group
+
+    step = on_step or (lambda text, note=False: None)
+    if _ray_connected():  # a caller (a test, a notebook) that set up Ray itself
+        return _Placement(plan(cluster.cluster_cpus()), 0.0, False, None, master_group.find_master_group())
+    address, record = service.resolve_address(address)
+    if address is None:
+        if detach:
+            raise UsageError("--detach needs a Ray that outlives this process: `paxflow up` first, or --address")
+        planned = plan(os.cpu_count() or 1)
+        step("starting Ray")
         startup = cluster.ensure_ray(None)
+        warm = cluster.warm_workers()  # task workers start while the master group elects
+        return _Placement(planned, startup, True, None, None, warm)
+    if record is not None:
+        step(f"using the Paxflow service at {address} (paxflow down stops it)", True)
     else:
-        startup = cluster.ensure_ray(address)
-        job_id, spec = plan_job(cls, inputs, output, cpus=cluster.cluster_cpus(), **plan_args)
-    stores = stores or master_group.default_store_count()
-    if stores < replicas:
-        raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
-    return _run_on_ray(job_id, spec, startup, stores, masters, on_progress, chaos, chaos_seed, detach, replicas,
-                       store_memory, durable_stores)
+        step(f"joining Ray at {address}")
+    try:
+        startup = cluster.ensure_ray(address, auth_mode=(record or {}).get("auth_mode"))
+    except (ConnectionError, RuntimeError) as e:
+        if record is not None:
+            raise UsageError(f"the Paxflow service at {address} does not answer ({e}); `paxflow down` clears it")
+        raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
+    planned = plan(cluster.cluster_cpus())
+    group = master_group.find_master_group()
+    if group is None and record is None:
+        # A group this process made would run its tasks under this process's Ray job, whose workers Ray kills
+        # once the process exits: the keeper of a service owns it instead, and stays.
+        import ray
+
+        step(f"starting a Paxflow service on the cluster ({masters or master_group.DEFAULT_MASTERS} master "
+             f"replicas)")
+        record, _ = service.up(ray.get_runtime_context().gcs_address, masters or master_group.DEFAULT_MASTERS,
+                               record=service.record_path_for(address))
+        group = master_group.find_master_group()
+    return _Placement(planned, startup, False, record, group)
 
 
 def _ray_connected() -> bool:
@@ -247,24 +297,39 @@ def _run_inline(job_id: str, spec: dict) -> RunResult:
     return _result(job_id, spec, job.progress(), job.outputs, wall, 0.0)
 
 
-def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, masters: int | None,
-                on_progress: Callable[[dict], None] | None, chaos: Sequence[str] = (), chaos_seed: int = 0,
-                detach: bool = False, replicas: int = 1, store_memory: int | None = None,
-                durable_stores: bool = True) -> RunResult:
+def _run_on_ray(job_id: str, spec: dict, place: _Placement, stores: int | None, masters: int | None,
+                on_progress: Callable[[dict], None] | None, on_step: Callable[..., None] | None,
+                chaos: Sequence[str] = (), chaos_seed: int = 0, detach: bool = False, replicas: int = 1,
+                store_memory: int | None = None, durable_stores: bool = True) -> RunResult:
+    import ray
+
+    from framework.chaos import ChaosMonkey, parse_chaos
     from framework.master import group as master_group
     from framework.shuffle import fleet
-    from framework.chaos import ChaosMonkey, parse_chaos
     from framework.shuffle.ring import HashRing
 
+    step = on_step or (lambda text: None)
     faults = parse_chaos(list(chaos))
-    handles = fleet.get_stores(stores, store_memory, durable_stores)
+    group = place.group
+    count = stores or master_group.default_store_count(group)
+    if count < replicas:
+        raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
+    if group is None:  # this process makes the group: replicas first, they are the longest on the path
+        step(f"starting the master group ({masters or master_group.DEFAULT_MASTERS} replicas)")
+        names = [fleet.store_name(i) for i in range(count)]
+        group = master_group.get_master_group(masters, names)
+        handles = fleet.get_stores(count, store_memory, durable_stores, wait=False)
+    else:
+        handles = fleet.get_stores(count, store_memory, durable_stores, wait=False)
+    configured = fleet.configure_stores(handles, store_memory or fleet.default_store_memory(count), durable_stores)
     spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
-    group = master_group.get_master_group(masters, handles)
+    step("waiting for a leader")
+    ray.get(configured)
     started = time.perf_counter()
     submitted_at = time.time()
     group.call_leader("submit", job_id, spec)
     if detach:
-        return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=startup,
+        return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=place.startup,
                          input_bytes=spec["plan"].get("input_bytes", 0))
     monkey = ChaosMonkey(faults, group, chaos_seed, stores=sorted(handles))
 
@@ -275,17 +340,21 @@ def _run_on_ray(job_id: str, spec: dict, startup: float, stores: int | None, mas
 
     try:
         status = group.wait(job_id, observe)
-    except KeyboardInterrupt:  # the job would run on without its client: stop it, and clean up its output
+    except KeyboardInterrupt as e:  # the job would run on without its client: stop it, and clean up its output
+        signum = getattr(e, "signum", 2)
+        step(f"cancelling job {job_id}")
         group.call_leader("cancel", job_id, "interrupted by the user")
-        raise
+        raise Interrupted(job_id, signum) from None
     wall = time.perf_counter() - started
     if status["status"] != "committed":
         raise JobFailed(f"job {job_id} {status['status']}: {status['error']}", status.get("details", ""),
                         usage=status.get("usage_error", False))
-    result = _result(job_id, spec, status, status["outputs"], wall, startup)
+    result = _result(job_id, spec, status, status["outputs"], wall, place.startup)
     result.leader_changes = leader_changes(status.get("leaders", []), submitted_at)
     result.faults = monkey.fired
     result.abandoned = status.get("abandoned", 0)
+    result.service = place.service is not None
+    result.worker_pids = sorted({t["pid"] for t in group.call_any("commands_of", job_id).values() if t.get("pid")})
     return result
 
 

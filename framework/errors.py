@@ -68,3 +68,15 @@ class JobFailed(PaxflowError):
 
 def _rebuild_job_failed(message: str, details: str, usage: bool) -> JobFailed:
     return JobFailed(message, details, usage=usage)
+
+
+class Interrupted(PaxflowError):
+    """The user interrupted a running job (Ctrl-C or SIGTERM): it was cancelled, and its output directory left as
+    it was. Exit status 128 + the signal: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, job_id: str | None, signum: int, cancelled: bool = True):
+        self.job_id = job_id
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.cancelled = cancelled
+        super().__init__(f"job {job_id} cancelled" if job_id else "interrupted")

@@ -188,7 +188,7 @@ def test_snapshot_restore_round_trips_through_json():
 from framework.master.state import FAILED, StoreLost, restore, snapshot  # noqa: E402
 from framework.plan import reduce_task_id  # noqa: E402
 from framework.shuffle.ring import HashRing  # noqa: E402
-from framework.shuffle.store import placements  # noqa: E402
+from framework.shuffle.ring import placements  # noqa: E402
 
 STORES = [f"paxflow-store-{i}" for i in range(4)]
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from framework.shuffle.ring import HashRing
-from framework.shuffle.store import Piece, ShuffleStore, SpillFile, placements
+from framework.shuffle.ring import placements
+from framework.shuffle.store import Piece, ShuffleStore, SpillFile
 
 
 def table(n: int, start: int = 0) -> pa.Table:

@@ -33,3 +33,19 @@ def test_words_never_span_lines_and_slices_work():
 def test_random_unicode_agrees_with_re2(lines):
     arr = pa.array(lines, pa.string())
     assert words(arr).to_pylist() == words_regex(arr).to_pylist()
+
+
+def test_word_table_cache_matches_re2_and_survives_a_bad_file(tmp_path, monkeypatch):
+    """The tokenizer's Unicode table is computed from RE2 once per machine and read back by later processes; a
+    damaged cache file is recomputed, never trusted."""
+    import numpy as np
+
+    from framework import text
+
+    monkeypatch.setenv("PAXFLOW_CACHE", str(tmp_path))
+    fresh = text._cached_word_codepoints()  # computed, and written to the cache
+    (cached,) = list((tmp_path / "tables").iterdir())
+    assert np.array_equal(np.load(cached), text._ask_re2_word_codepoints())
+    assert np.array_equal(text._cached_word_codepoints(), fresh)  # read back
+    cached.write_bytes(b"not a table")
+    assert np.array_equal(text._cached_word_codepoints(), fresh)

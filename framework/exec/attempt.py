@@ -17,8 +17,7 @@ import pyarrow as pa
 from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_error
 from framework.io import Split, write_part
 from framework.loader import context_for
-from framework.master.state import JobState
-from framework.plan import is_reduce, output_dataset, partition_of, shuffle_dataset, stage_of
+from framework.plan import is_reduce, output_dataset, shuffle_dataset
 from framework.shuffle.store import Piece
 
 #: fetch(dataset, partition, partitions in the dataset, sources) -> pieces (tables resolved); sources are
@@ -27,37 +26,6 @@ from framework.shuffle.store import Piece
 Fetch = Callable[[str, int, int, Sequence[Mapping]], Sequence[Piece]]
 #: put(dataset, task id, attempt, [(partition, Piece)]) -> None; returns only once the store holds the data
 Put = Callable[[str, str, int, Sequence[tuple[int, Piece]]], None]
-
-
-def task_args(job: JobState, task_id: str, attempt: int) -> dict:
-    """What one attempt needs to know, read off the master's state."""
-    stage = stage_of(task_id)
-    plan = job.plan.stages[stage]
-    rec = job.tasks[task_id]
-    args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
-            "num_partitions": plan.num_partitions, "rings": [job.ring(i) for i in range(len(job.rings) + 1)],
-            "ring_at_launch": rec.ring_at.get(attempt, 0), "dead_at_launch": rec.dead_at.get(attempt, []),
-            "dead_now": list(job.dead_stores)}
-    if is_reduce(task_id):
-        schemas: dict[str, str] = {}
-        for t in job.committed_maps(stage):
-            result = job.tasks[t].result or {}
-            if result.get("schema") and result["input"] not in schemas:
-                schemas[result["input"]] = result["schema"]
-        partition = partition_of(task_id)
-        args.update(partition=partition, sources=job.map_sources(stage, partition), schemas=schemas,
-                    final=plan.final, output=job.spec["output"])
-    else:
-        task = job.plan.map_task(task_id)
-        # a redo re-sends only the partitions whose pieces died with a store
-        args.update(input=task.input, split=task.split, describe=task.describe(),
-                    only=list(rec.redo) if rec.done else None)
-        if task.source_partition is not None:
-            source = int(task.input.split(":", 1)[1])
-            args.update(source_stage=source, source_partition=task.source_partition,
-                        source_partitions=job.plan.stages[source].num_partitions,
-                        sources=job.reduce_sources(source, task.source_partition))
-    return args
 
 
 def run_attempt(spec: Mapping, args: Mapping, fetch: Fetch, put: Put) -> dict:

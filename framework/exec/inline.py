@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Mapping, Sequence
 
-from framework.exec.attempt import run_attempt, task_args
-from framework.exec.tasks import TaskError
+from framework.exec.args import task_args
+from framework.exec.attempt import run_attempt
+from framework.exec.errors import TaskError
 from framework.master.driver import drive
 from framework.master.state import Command, JobState, JobSubmitted, MasterState
 from framework.shuffle.store import Piece, ShuffleStore

@@ -86,6 +86,7 @@ class ConsensusNode:
         self.snapshot_at = 0
         self.ticker: asyncio.Task | None = None
         self.on_tick: list[Callable[[], None]] = []
+        self.up: set[int] = set()  # peers a failure detector has reached
         self.max_lag = 0.0  # the latest a tick has fired, in seconds past its due time
         self.stalls: list[dict] = []  # the last ticks later than LAG_WARN_S: when, and how late
 
@@ -121,8 +122,18 @@ class ConsensusNode:
             self.core.step(message_from_json(data))
         self.drain()
 
+    def peer_up(self, peer: int) -> None:
+        """A failure detector reached `peer`. Once a majority is up, the lowest live id of a new group campaigns
+        at once (the others would only wait out their election timeouts)."""
+        self.up.add(peer)
+        live = self.up | {self.id}
+        if len(live) >= len(self.ids) // 2 + 1 and self.id == min(live):
+            self.core.campaign_if_new()
+            self.drain()
+
     def leader_lost(self, peer: int) -> None:
         """A failure detector saw `peer` die: if it led, campaign now rather than wait out the election timeout."""
+        self.up.discard(peer)
         if self.core.leader_hint() == peer:
             log.warning("replica %s: leader %s is gone; campaigning", self.id, peer)
             self.core.leader_lost(peer)

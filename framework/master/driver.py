@@ -12,8 +12,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Protocol, Sequence
 
-from framework.exec.tasks import TaskError
-from framework.io import abort_output, commit_output
+from framework.exec.errors import TaskError
 from framework.master.state import (
     COMMITTED,
     RUNNING,
@@ -149,12 +148,16 @@ async def _commit(job: JobState, propose: Propose) -> None:
         path = (job.tasks[t].result or {}).get("part")
         if path:
             parts[p] = path
+    from framework.io import commit_output  # here: a replica imports pyarrow only once it commits
+
     # in a thread: renames on a remote filesystem take long, and the loop also drives Paxos
     paths = await asyncio.to_thread(commit_output, out["path"], job.job_id, parts, out["format"], out["overwrite"])
     await propose([JobCommitted(job.job_id, paths)])
 
 
 def _abort(job: JobState) -> None:
+    from framework.io import abort_output
+
     out = job.spec["output"]
     try:
         abort_output(out["path"], job.job_id, out.get("created", False))

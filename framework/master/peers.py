@@ -82,10 +82,12 @@ class PeerWatch:
 
     def __init__(self, me: int, ids: list[int], directory: PeerDirectory, on_death: Callable[[int], None],
                  restart: Callable[[int, str | None, dict], None], node: str,
-                 nodes: dict[int, str] | None = None) -> None:
+                 nodes: dict[int, str] | None = None, on_up: Callable[[int], None] | None = None) -> None:
         self.me, self.ids, self.directory = me, ids, directory
         self.on_death, self.restart = on_death, restart
+        self.on_up = on_up or (lambda peer: None)
         self.watched: set[int] = set()
+        self.reached: set[int] = set()  # peers that answered since they were last seen dead
         self.healing = True  # restart peers that die (off once the group is being shut down)
         self.healed: dict[int, float] = {}  # peer -> when this replica last restarted it
         self.restarts: list[dict] = []  # the peers this replica restarted
@@ -106,9 +108,14 @@ class PeerWatch:
                 handle = await self.directory.get(peer)
                 if handle is None:
                     raise ValueError(f"no actor named {replica_name(peer)}")
+                if peer not in self.reached:  # a first call that answers at once: the peer is up
+                    self.nodes[peer] = await handle.hold.remote(0)
+                    self.reached.add(peer)
+                    self.on_up(peer)
                 self.nodes[peer] = await handle.hold.remote(HOLD_SECONDS)
         except (ActorDiedError, ValueError):  # dead, or (ValueError) no actor under its name any more
             self.directory.forget(peer)
+            self.reached.discard(peer)
             self.on_death(peer)
             await self._heal(peer)
         except RayError:  # unreachable for now (a node that stopped answering): Paxos' timeouts cover it

@@ -42,7 +42,7 @@ from framework.master.state import (
     RingChanged,
 )
 from framework.master.storekeeper import StoreKeeper
-from framework.names import NAMESPACE, REPLICA_PREFIX  # noqa: F401  (REPLICA_PREFIX: where callers look for it)
+from framework.names import NAMESPACE
 from framework.shuffle.ring import HashRing
 
 __all__ = ["MasterReplica", "NotLeaderError", "spawn_replica"]
@@ -89,7 +89,7 @@ class MasterReplica:
         self.consensus = ConsensusNode(replica_id, self.ids, self.dir, RayTransport(directory), fsync=fsync,
                                        lost_disk=recreated, on_apply=self._applied, on_leading=self._leading)
         self.peers = PeerWatch(replica_id, self.ids, directory, self.consensus.leader_lost, self._restart_peer,
-                               self.node, nodes)
+                               self.node, nodes, on_up=self.consensus.peer_up)
         self.drivers = JobDrivers(self.consensus, self.backend, self._before_drive)
         self.stores = StoreKeeper(replica_id, self.consensus, self.backend, self.drivers.running,
                                   self.initial_stores)
@@ -254,6 +254,7 @@ class MasterReplica:
         """What the state records of a job's tasks (for tests and tools): attempts launched and the committed one."""
         job = self.state.jobs[job_id]
         return {t: {"launched": r.launched, "done_attempt": r.done_attempt, "node": (r.result or {}).get("node"),
+                    "pid": (r.result or {}).get("pid"),
                     "seconds": (r.result or {}).get("seconds"), "resent": sorted(r.patches),
                     "ring": r.ring_at.get(r.done_attempt, 0) if r.done else None}
                 for t, r in job.tasks.items()}

@@ -36,7 +36,7 @@ from framework.plan import (
     shuffle_dataset,
     stage_of,
 )
-from framework.shuffle.store import placements
+from framework.shuffle.ring import placements
 
 RUNNING, COMMITTED, FAILED, CANCELLED = "running", "committed", "failed", "cancelled"
 TERMINAL = (COMMITTED, FAILED, CANCELLED)

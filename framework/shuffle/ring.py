@@ -38,7 +38,9 @@ and with them ~1 s to build the table once, then ~9 ms.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import math
 from fractions import Fraction
 from typing import Any, Mapping, Sequence
@@ -363,3 +365,33 @@ def load_stats(ring: HashRing, num_partitions: int) -> dict[str, Any]:
     mean = num_partitions / len(ring.stores)
     return {"max": int(counts.max()), "mean": mean, "max_over_mean": float(counts.max() / mean),
             "per_store": {name: int(c) for name, c in zip(ring.stores, counts)}}
+
+
+@functools.lru_cache(maxsize=64)
+def _ring(ring_json: str, dead: tuple[str, ...]) -> HashRing:
+    ring = HashRing.from_dict(json.loads(ring_json))
+    for name in dead:
+        if name in ring.stores and len(ring.stores) > 1:
+            ring = ring.without_store(name)
+    return ring
+
+
+def ring_from(ring: Mapping[str, Any], dead: Sequence[str] = ()) -> HashRing:
+    """The HashRing a job's ring dict describes, less the `dead` stores (cached: tasks look placements up often)."""
+    return _ring(json.dumps(ring, sort_keys=True), tuple(sorted(set(dead))))
+
+
+def placements(ring: Mapping[str, Any], dead: Sequence[str], partitions: Sequence[int],
+               num_partitions: int) -> list[list[str]]:
+    """For each partition, the stores that hold it (primary first, `replicas` of them) on the job's ring once the
+    `dead` stores are taken out: where an attempt launched while those were known dead puts its pieces. Taking
+    a store out moves its own partitions to their successors (bounded loads may shift a few more); readers look
+    each committed attempt's pieces up on the placement it was launched with, so that costs no correctness."""
+    r = ring_from(ring, dead)
+    rows = r.replicas_for(partitions, num_partitions)
+    return [[r.stores[int(i)] for i in row] for row in rows]
+
+
+def owners(ring: Mapping[str, Any], partitions: Sequence[int], num_partitions: int) -> list[str]:
+    """The primary store of each partition, by the consistent-hash ring of the job."""
+    return [stores[0] for stores in placements(ring, (), partitions, num_partitions)]

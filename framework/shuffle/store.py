@@ -22,7 +22,6 @@ Which stores hold a partition is the job's consistent-hash ring's answer (`place
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -35,7 +34,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
-from framework.shuffle.ring import HashRing
 
 log = logging.getLogger(__name__)
 
@@ -320,33 +318,3 @@ def _read_spill(path: str) -> pa.Table:
 
 
 # ---- placement --------------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _ring(ring_json: str, dead: tuple[str, ...]) -> HashRing:
-    ring = HashRing.from_dict(json.loads(ring_json))
-    for name in dead:
-        if name in ring.stores and len(ring.stores) > 1:
-            ring = ring.without_store(name)
-    return ring
-
-
-def ring_from(ring: Mapping[str, Any], dead: Sequence[str] = ()) -> HashRing:
-    """The HashRing a job's ring dict describes, less the `dead` stores (cached: tasks look placements up often)."""
-    return _ring(json.dumps(ring, sort_keys=True), tuple(sorted(set(dead))))
-
-
-def placements(ring: Mapping[str, Any], dead: Sequence[str], partitions: Sequence[int],
-               num_partitions: int) -> list[list[str]]:
-    """For each partition, the stores that hold it (primary first, `replicas` of them) on the job's ring once the
-    `dead` stores are taken out: where an attempt launched while those were known dead puts its pieces. Taking
-    a store out moves its own partitions to their successors (bounded loads may shift a few more); readers look
-    each committed attempt's pieces up on the placement it was launched with, so that costs no correctness."""
-    r = ring_from(ring, dead)
-    rows = r.replicas_for(partitions, num_partitions)
-    return [[r.stores[int(i)] for i in row] for row in rows]
-
-
-def owners(ring: Mapping[str, Any], partitions: Sequence[int], num_partitions: int) -> list[str]:
-    """The primary store of each partition, by the consistent-hash ring of the job."""
-    return [stores[0] for stores in placements(ring, (), partitions, num_partitions)]

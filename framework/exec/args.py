@@ -1,0 +1,37 @@
+"""What one task attempt needs to know, read off the master's state (the leader builds it at each launch)."""
+
+from __future__ import annotations
+
+from framework.master.state import JobState
+from framework.plan import is_reduce, partition_of, stage_of
+
+
+def task_args(job: JobState, task_id: str, attempt: int) -> dict:
+    """What one attempt needs to know, read off the master's state."""
+    stage = stage_of(task_id)
+    plan = job.plan.stages[stage]
+    rec = job.tasks[task_id]
+    args = {"job_id": job.job_id, "task_id": task_id, "attempt": attempt, "stage": stage,
+            "num_partitions": plan.num_partitions, "rings": [job.ring(i) for i in range(len(job.rings) + 1)],
+            "ring_at_launch": rec.ring_at.get(attempt, 0), "dead_at_launch": rec.dead_at.get(attempt, []),
+            "dead_now": list(job.dead_stores)}
+    if is_reduce(task_id):
+        schemas: dict[str, str] = {}
+        for t in job.committed_maps(stage):
+            result = job.tasks[t].result or {}
+            if result.get("schema") and result["input"] not in schemas:
+                schemas[result["input"]] = result["schema"]
+        partition = partition_of(task_id)
+        args.update(partition=partition, sources=job.map_sources(stage, partition), schemas=schemas,
+                    final=plan.final, output=job.spec["output"])
+    else:
+        task = job.plan.map_task(task_id)
+        # a redo re-sends only the partitions whose pieces died with a store
+        args.update(input=task.input, split=task.split, describe=task.describe(),
+                    only=list(rec.redo) if rec.done else None)
+        if task.source_partition is not None:
+            source = int(task.input.split(":", 1)[1])
+            args.update(source_stage=source, source_partition=task.source_partition,
+                        source_partitions=job.plan.stages[source].num_partitions,
+                        sources=job.reduce_sources(source, task.source_partition))
+    return args

@@ -1,0 +1,133 @@
+"""`paxflow up` and `paxflow down`: start and stop a Paxflow service (see `framework.service`).
+
+    paxflow up                      # a local Ray head, 3 master replicas, the stores, warm task workers
+    paxflow up --address auto       # the same on a running `ray start` cluster
+    paxflow run jobs/wordcount.py   # uses the service: no Ray start, no process start
+    paxflow down                    # stops all of it; no process is left
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from framework.argparsing import UsageParser
+from framework.datagen.common import size_arg
+from framework.errors import PaxflowError, UsageError
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = UsageParser(prog=f"paxflow {command}", add_help=True)
+    if command == "up":
+        parser.add_argument("--address", help="run the service on this Ray cluster (e.g. auto); default: start a "
+                                              "local Ray head in the background, on loopback")
+        parser.add_argument("--masters", type=int, default=3, choices=[1, 3, 5], help="master replicas (default 3)")
+        parser.add_argument("--stores", type=int, help="shuffle stores (default: one per node, at least 2)")
+        parser.add_argument("--store-memory", type=size_arg, metavar="SIZE",
+                            help="memory per store before it keeps pieces on disk only (default: half the object "
+                                 "store, shared among the stores)")
+        parser.add_argument("--cpus", type=int, help="CPUs of the local Ray (default: all); not with --address")
+    else:
+        parser.add_argument("--address", help="stop the Paxflow actors on this Ray cluster (any machine's service "
+                                              "there); default: the service this machine runs")
+    return parser
+
+
+def main(command: str, argv: Sequence[str]) -> int:
+    try:
+        ns = _parser(command).parse_args(list(argv))
+        return _up(ns) if command == "up" else _down(ns)
+    except UsageError as e:
+        print(f"paxflow: error: {e}", file=sys.stderr)
+        return 2
+    except PaxflowError as e:
+        print(f"paxflow: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _up(ns: argparse.Namespace) -> int:
+    from framework import service
+
+    if ns.stores is not None and ns.stores < 1:
+        raise UsageError(f"--stores must be at least 1, got {ns.stores}")
+    if ns.cpus is not None and (ns.cpus < 1 or ns.address):
+        raise UsageError("--cpus must be at least 1, and applies to a local Ray only (not with --address)")
+    running = service.running_service()
+    if running is not None:
+        if ns.address and ns.address != "auto" and ns.address != running["address"]:
+            raise UsageError(f"a Paxflow service is already up at {running['address']}; `paxflow down` first")
+        print(f"paxflow: a service is already up at {running['address']} (keeper pid {running['keeper_pid']}); "
+              f"`paxflow down` stops it")
+        return 0
+    started = time.perf_counter()
+    status = _Status(sys.stderr.isatty())
+    try:
+        record, _ = service.up(ns.address, ns.masters, ns.stores, ns.store_memory, ns.cpus, on_step=status.step)
+    finally:
+        status.close()
+    where = "a local Ray head on loopback" if record["started_ray"] else "the Ray cluster"
+    print(f"paxflow: service up in {time.perf_counter() - started:.1f} s on {where} at {record['address']}: "
+          f"{record['masters']} master replicas, {len(record['stores'])} shuffle stores, "
+          f"{len(record['warm_workers'])} warm task workers ({record['cpus']} CPUs)")
+    print("  paxflow run JOB [INPUT ...]   runs on it (no Ray start; workers stay warm between jobs)")
+    print("  paxflow status                shows it; paxflow down stops it (and everything it started)")
+    return 0
+
+
+def _down(ns: argparse.Namespace) -> int:
+    from framework import service
+
+    if ns.address:
+        return _down_cluster(ns.address)
+    record = service.down()
+    if record is None:
+        print("paxflow: no Paxflow service is up on this machine")
+        return 0
+    what = "and its local Ray" if record.get("started_ray") else f"(the cluster at {record['address']} stays up)"
+    print(f"paxflow: service at {record['address']} stopped: master group, shuffle stores and their data {what}")
+    return 0
+
+
+def _down_cluster(address: str) -> int:
+    """Stop the group and stores on a cluster from any machine; the keeper that owns them sees the group go and
+    exits by itself."""
+    from framework import cluster, service
+    from framework.master.group import find_master_group
+
+    record = service.running_service()
+    if record is not None and address in (record["address"], "auto"):
+        service.down()
+        print(f"paxflow: service at {record['address']} stopped")
+        return 0
+    try:
+        cluster.ensure_ray(address)
+    except (ConnectionError, RuntimeError) as e:
+        raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
+    if find_master_group() is None:
+        print(f"paxflow: no Paxflow service is up on the cluster at {address}")
+        return 0
+    stopped = service.stop_actors()
+    print(f"paxflow: stopped the master group and {len(stopped['stores'])} shuffle stores on {address}")
+    return 0
+
+
+class _Status:
+    """A one-line status on a terminal while the service starts."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._status = None
+        if enabled:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("starting the Paxflow service...")
+            self._status.start()
+
+    def step(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(f"{text}, then the master group and warm task workers...")
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
