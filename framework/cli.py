@@ -38,7 +38,7 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
     parser.add_argument("--inline", action="store_true", help="run in this process without Ray (debugging)")
     parser.add_argument("--partitions", type=int, help="reduce partitions per step (default: from data size and CPUs)")
     parser.add_argument("--split-size", type=int, metavar="BYTES", help="bytes per map task (default: from data size and CPUs)")
-    parser.add_argument("--stores", type=int, help="number of shuffle store actors (default: one per node, at least 2)")
+    parser.add_argument("--stores", type=int, help="number of shuffle store actors (default: one per node)")
     parser.add_argument("--replicas", type=int, default=1, metavar="R",
                         help="shuffle stores holding each partition (default 1; 2 survives the loss of a store's "
                              "node without re-running map tasks)")

@@ -27,10 +27,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
 
     if ray.is_initialized():
         return 0.0
-    if address and auth_mode == "token" and not os.environ.get("RAY_AUTH_MODE"):
-        from ray._private.authentication import authentication_token_setup
-
-        authentication_token_setup._enable_token_auth()  # sets RAY_AUTH_MODE and reloads Ray's cached config
+    if address and not os.environ.get("RAY_AUTH_MODE"):
+        _send_token_if_any(auth_mode)
     started = time.perf_counter()
     if quiet:  # Ray's notice that a local cluster uses token authentication is not news to a job's user
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -59,6 +57,18 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
 
 
 _started_local = False
+
+
+def _send_token_if_any(auth_mode: str | None) -> None:
+    """Send this machine's Ray token (`~/.ray/auth_token`) to the cluster we join. Ray does so by itself for
+    `auto` only, but `ray start` and `ray.init` turn token authentication on whenever that file exists, so a
+    client given `--address HOST:PORT` would fail to connect; a cluster without authentication ignores the token
+    (tried here)."""
+    from ray._private.authentication import authentication_token_setup
+    from ray._raylet import AuthenticationTokenLoader
+
+    if auth_mode == "token" or AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+        authentication_token_setup._enable_token_auth()  # sets RAY_AUTH_MODE and reloads Ray's cached config
 
 
 def started_local_ray() -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Sequence
 
 from framework.errors import PaxflowError, UsageError
@@ -27,25 +28,31 @@ def _parser(command: str) -> argparse.ArgumentParser:
                          help="keep the stores, and start one on each node that joins (the default)")
     else:
         parser.add_argument("job", nargs="?" if command == "status" else None, help="job id")
-    parser.add_argument("--address", default="auto", help="the Ray cluster (default: auto)")
+    parser.add_argument("--address", help="the Ray cluster (default: the service `paxflow up` started on this "
+                                          "machine, else RAY_ADDRESS, else auto)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
-def _connect(address: str, create: bool = False):
-    """The cluster's master group; `create`: start one (with the default stores) when there is none yet."""
-    from framework import cluster
+def _connect(address: str | None, create: bool = False):
+    """The cluster's master group; `create`: start a service (a keeper that owns a new group) when there is none."""
+    from framework import cluster, service
     from framework.master import group as master_group
 
+    address, record = service.resolve_address(address)
+    address = address or "auto"
     try:
-        cluster.ensure_ray(address)
+        cluster.ensure_ray(address, auth_mode=(record or {}).get("auth_mode"))
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
     group = master_group.find_master_group()
     if group is None and create:
-        group = master_group.get_master_group()
+        import ray
+
+        service.up(ray.get_runtime_context().gcs_address, record=service.record_path_for(address))
+        group = master_group.find_master_group()
     if group is None:
-        raise UsageError("no Paxflow master group on this cluster (no job has been submitted to it yet)")
+        raise UsageError("no Paxflow master group on this cluster (`paxflow up` starts one)")
     return group
 
 
@@ -90,16 +97,24 @@ def _status(group, ns: argparse.Namespace) -> int:
             if handle is None:
                 raise ray.exceptions.ActorDiedError()
             info = ray.get(handle.info.remote(), timeout=5)
-            replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering")})
+            replicas.append({k: info[k] for k in ("id", "role", "ballot", "applied", "commit", "node", "recovering",
+                                                   "loop_lag_max_s", "pid")})
             if not ring or info["role"] == "leader":
                 ring = {**info["ring"], "retiring": info["retiring"]}
         except ray.exceptions.RayError as e:
             replicas.append({"id": i, "role": "unreachable", "error": type(e).__name__})
     stores = store_stats()
+    from framework import service
+
+    record = service.running_service()
     if ns.json:
-        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas, "stores": stores, "ring": ring},
-                         default=list))
+        print(json.dumps({"jobs": [_brief(j) for j in jobs], "replicas": replicas, "stores": stores, "ring": ring,
+                          "service": record}, default=list))
         return 0
+    if record is not None:
+        print(f"service: keeper pid {record['keeper_pid']}, Ray at {record['address']}"
+              f"{' (started by paxflow up)' if record['started_ray'] else ''}, up since "
+              f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record['started']))}; paxflow down stops it")
     _print_jobs(jobs, False)
     print()
     for r in replicas:
@@ -107,7 +122,8 @@ def _status(group, ns: argparse.Namespace) -> int:
             print(f"replica {r['id']}: unreachable ({r['error']}; its peers start it again)")
         else:
             print(f"replica {r['id']}: {r['role']:<9} ballot {tuple(r['ballot'])} applied {r['applied']} "
-                  f"node {r['node'][:12]}{' (recovering)' if r['recovering'] else ''}")
+                  f"node {r['node'][:12]} pid {r['pid']}, event loop at most {r['loop_lag_max_s'] * 1000:.0f} ms late"
+                  f"{' (recovering)' if r['recovering'] else ''}")
     if ring:
         _print_ring(ring)
     for st in stores:
@@ -153,10 +169,10 @@ def store_stats() -> list[dict]:
     """Each shuffle store's bytes in memory and spilled (what `paxflow status` shows), by name."""
     import ray
 
-    from framework.cluster import NAMESPACE, STORE_PREFIX
+    from framework.names import NAMESPACE
+    from framework.shuffle.fleet import store_names
 
-    names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                   if a.get("namespace") == NAMESPACE and a["name"].startswith(STORE_PREFIX))
+    names = store_names()
     asked = {}
     for name in names:  # ask them all at once, then collect
         try:

@@ -24,7 +24,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--address", help="run the service on this Ray cluster (e.g. auto); default: start a "
                                               "local Ray head in the background, on loopback")
         parser.add_argument("--masters", type=int, default=3, choices=[1, 3, 5], help="master replicas (default 3)")
-        parser.add_argument("--stores", type=int, help="shuffle stores (default: one per node, at least 2)")
+        parser.add_argument("--stores", type=int, help="shuffle stores (default: one per node)")
         parser.add_argument("--store-memory", type=size_arg, metavar="SIZE",
                             help="memory per store before it keeps pieces on disk only (default: half the object "
                                  "store, shared among the stores)")
