@@ -203,9 +203,9 @@ class Job:
     @classmethod
     def main(cls, argv: Sequence[str] | None = None) -> None:
         """Run this job from its own module: `python jobs/wordcount.py INPUT -o OUT` (same flags as paxflow run)."""
-        from framework.cli import exit_fast_if_one_shot, run_job_main
+        from framework.cli import exit_fast, run_job_main
 
-        sys.exit(exit_fast_if_one_shot(run_job_main(cls, sys.argv[1:] if argv is None else list(argv))))
+        sys.exit(exit_fast(run_job_main(cls, sys.argv[1:] if argv is None else list(argv))))
 
 
 def as_table(result: Any, where: str) -> pa.Table | None:

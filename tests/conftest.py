@@ -90,3 +90,14 @@ def slow_job_and_corpus(tmp_path, line) -> tuple[str, list[str]]:
     job = tmp_path / "slow_wordcount.py"
     job.write_text(textwrap.dedent(SLOW_WORDCOUNT))
     return str(job), text_files(tmp_path, 3, 4000, line)
+
+
+def plain_run(*args, **kwargs):
+    """`framework.run` for a job that injects no fault: a leader change during it (the master group's leader may
+    change only on a fault) fails the test, as does an attempt abandoned by one."""
+    from framework.client import run
+
+    result = run(*args, **kwargs)
+    assert result.leader_changes == [], f"the master leader changed during a plain job: {result.leader_changes}"
+    assert result.abandoned == 0, f"{result.abandoned} attempts abandoned at a leader change"
+    return result

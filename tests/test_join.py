@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from framework.client import run
+from tests.conftest import plain_run as run
 from framework.errors import UsageError
 
 JOIN = os.path.join(os.path.dirname(__file__), "..", "jobs", "join.py")

@@ -9,7 +9,7 @@ import textwrap
 import duckdb
 import pytest
 
-from framework.client import run
+from tests.conftest import plain_run as run
 from tests.oracles import word_counts_of_files
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")

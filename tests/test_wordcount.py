@@ -7,7 +7,7 @@ import os
 import pyarrow as pa
 import pytest
 
-from framework.client import run
+from tests.conftest import plain_run as run
 from tests.oracles import as_counter, word_counts_of_files
 
 WORDCOUNT = os.path.join(os.path.dirname(__file__), "..", "jobs", "wordcount.py")
