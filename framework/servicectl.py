@@ -69,7 +69,7 @@ def _up(ns: argparse.Namespace) -> int:
         status.close()
     where = "a local Ray head on loopback" if record["started_ray"] else "the Ray cluster"
     print(f"paxflow: service up in {time.perf_counter() - started:.1f} s on {where} at {record['address']}: "
-          f"{record['masters']} master replicas, {len(record["stores"])} shuffle store(s), "
+          f"{record['masters']} master replicas, {len(record['stores'])} shuffle store(s), "
           f"{len(record['warm_workers'])} warm task workers ({record['cpus']} CPUs)")
     print("  paxflow run JOB [INPUT ...]   runs on it (no Ray start; workers stay warm between jobs)")
     print("  paxflow status                shows it; paxflow down stops it (and everything it started)")
