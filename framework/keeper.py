@@ -28,14 +28,45 @@ log = logging.getLogger("paxflow.keeper")
 
 #: how often the keeper checks that its cluster and group are still there
 CHECK_S = 2.0
+#: how long that check may take before the cluster counts as gone
+CHECK_TIMEOUT_S = 15.0
 
 
-class _Stop(Exception):
+class _Stop(BaseException):  # not caught by the handlers of ordinary failures
     pass
 
 
 def _stop(signum, frame) -> None:
     raise _Stop()
+
+
+def _cluster_up(address: str | None) -> bool:
+    from framework.service import _reachable
+
+    import ray
+
+    return address is None or _reachable(ray.get_runtime_context().gcs_address)
+
+
+def _group_answers(master_group) -> bool:
+    """Whether the master group still runs. A look-up that hangs (the cluster went away) counts as no: the keeper
+    then exits rather than hold a record of a service that is gone."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        found = pool.submit(master_group.find_master_group).result(timeout=CHECK_TIMEOUT_S)
+    except concurrent.futures.TimeoutError:
+        log.info("the cluster does not answer: stopping")
+        return False
+    except Exception as e:  # noqa: BLE001
+        log.info("the cluster failed (%s): stopping", e)
+        return False
+    finally:
+        pool.shutdown(wait=False)
+    if found is None:
+        log.info("the master group is gone (shut down elsewhere): stopping")
+    return found is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("service up: %s", record)
         while True:
             time.sleep(CHECK_S)
-            if master_group.find_master_group() is None:
-                log.info("the master group is gone (shut down elsewhere): stopping")
+            if not _group_answers(master_group):
                 break
     except _Stop:
         log.info("stopping")
@@ -95,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up below runs to its end
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        service.stop_actors()
+        if _cluster_up(ns.address):
+            service.stop_actors()
     finally:
         service.remove_record(ns.record, os.getpid())
         if started_ray:
@@ -103,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             ray.shutdown()  # the local head ends with its keeper
     log.info("stopped")
-    return 0
+    logging.shutdown()
+    os._exit(0)  # a driver whose cluster went away can hang in Ray's exit handlers; nothing is left to do
 
 
 if __name__ == "__main__":

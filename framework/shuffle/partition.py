@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 _SEED = 0x5EED_F10
@@ -56,6 +55,8 @@ def hash_rows(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
     """A uint64 hash per row over the key columns, stable across processes."""
     if table.num_rows == 0:
         return np.zeros(0, dtype=np.uint64)
+    import polars as pl  # here: a client or a master replica that only plans never loads it
+
     frame = pl.from_arrow(
         pa.table([normalize_key(table[k]) for k in keys], names=[f"k{i}" for i in range(len(keys))]),
         rechunk=False,
