@@ -234,6 +234,10 @@ def job(bench: Bench, *extra: str, tag: str | None = None, corpus: str | None = 
                       leader_changes=summary.get("leader_changes") or [],
                       abandoned_attempts=summary.get("abandoned_attempts"), service=summary.get("service"),
                       worker_pids=summary.get("worker_pids"))
+    if all(isinstance(record.get(k), (int, float)) for k in ("wall_s", "startup_s", "exit_after_summary_s")):
+        # the rest: the interpreter and imports, planning, and (one-shot) the master group, stores and workers
+        record["other_s"] = round(seconds - record["wall_s"] - record["startup_s"] - record["exit_after_summary_s"],
+                                  3)
     if rc != 0:
         reason = summary.get("error") if isinstance(summary, dict) else None
         record["error"] = ((f"{reason}\n" if reason else "") + err[-ERROR_TAIL:]).strip() or f"exit {rc}"
@@ -317,7 +321,11 @@ def ensure_no_service(bench: Bench) -> None:
 
 
 def _progress(kind: str, i: int, n: int, r: dict) -> None:
-    what = f"{r['e2e_s']:.2f} s" + (f" (job {r['wall_s']:.2f} s)" if r.get("wall_s") is not None else "")
+    parts = [f"{label} {r[key]:.2f} s" for key, label in (("startup_s", "startup"), ("wall_s", "job"),
+                                                          ("other_s", "other"),
+                                                          ("exit_after_summary_s", "exit after summary"))
+             if r.get(key) is not None]
+    what = f"{r['e2e_s']:.2f} s" + (f" ({', '.join(parts)})" if parts else "")
     flags = []
     if r.get("leader_changes"):
         flags.append(f"{len(r['leader_changes'])} leader change(s)")

@@ -42,7 +42,7 @@ class RunResult:
     leader_changes: list = field(default_factory=list)
     faults: list = field(default_factory=list)
     abandoned: int = 0  # attempts given up at leader changes (each ran again)
-    service: bool = False  # it ran on a `paxflow up` service
+    service: bool = False  # it joined a running master group (a `paxflow up` service or a cluster's keeper)
     worker_pids: list = field(default_factory=list)  # the task worker processes that ran its committed attempts
 
     def read(self) -> pa.Table:
@@ -275,7 +275,7 @@ def _connect(address: str | None, plan: Callable[[int], tuple[str, dict]], on_st
         record, _ = service.up(ray.get_runtime_context().gcs_address, masters or master_group.DEFAULT_MASTERS,
                                record=service.record_path_for(address))
         group = master_group.find_master_group()
-    return _Placement(planned, startup, False, record, group)
+    return _Placement(planned, startup, False, record or {"address": address}, group)
 
 
 def _ray_connected() -> bool:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Sequence
 
-from framework.errors import PaxflowError, UsageError
-from framework.argparsing import UsageParser
+from framework.errors import UsageError
+from framework.argparsing import UsageParser, run_command
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -57,30 +56,27 @@ def _connect(address: str | None, create: bool = False):
 
 
 def main(command: str, argv: Sequence[str]) -> int:
-    try:
-        ns = _parser(command).parse_args(list(argv))
-        group = _connect(ns.address, create=command == "scale")  # stores may be set before the first job
-        if command == "status":
-            return _status(group, ns)
-        if command == "scale":
-            return _scale(group, ns)
-        if command == "wait":
-            status = group.wait(ns.job)
-            if not status:
-                raise UsageError(f"no job {ns.job}")
-            _print_jobs([status], ns.json)
-            return 0 if status["status"] == "committed" else 1
-        answer = group.call_leader("cancel", ns.job)
-        if "error" in answer:
-            raise UsageError(answer["error"])
-        _print_jobs([answer], ns.json)
-        return 0
-    except UsageError as e:
-        print(f"paxflow: error: {e}", file=sys.stderr)
-        return 2
-    except PaxflowError as e:
-        print(f"paxflow: error: {e}", file=sys.stderr)
-        return 1
+    return run_command(lambda: _main(command, argv))
+
+
+def _main(command: str, argv: Sequence[str]) -> int:
+    ns = _parser(command).parse_args(list(argv))
+    group = _connect(ns.address, create=command == "scale")  # stores may be set before the first job
+    if command == "status":
+        return _status(group, ns)
+    if command == "scale":
+        return _scale(group, ns)
+    if command == "wait":
+        status = group.wait(ns.job)
+        if not status:
+            raise UsageError(f"no job {ns.job}")
+        _print_jobs([status], ns.json)
+        return 0 if status["status"] == "committed" else 1
+    answer = group.call_leader("cancel", ns.job)
+    if "error" in answer:
+        raise UsageError(answer["error"])
+    _print_jobs([answer], ns.json)
+    return 0
 
 
 def _status(group, ns: argparse.Namespace) -> int:

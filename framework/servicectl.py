@@ -13,9 +13,9 @@ import sys
 import time
 from typing import Sequence
 
-from framework.argparsing import UsageParser
+from framework.argparsing import UsageParser, run_command
 from framework.datagen.common import size_arg
-from framework.errors import PaxflowError, UsageError
+from framework.errors import UsageError
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -36,15 +36,11 @@ def _parser(command: str) -> argparse.ArgumentParser:
 
 
 def main(command: str, argv: Sequence[str]) -> int:
-    try:
+    def body() -> int:
         ns = _parser(command).parse_args(list(argv))
         return _up(ns) if command == "up" else _down(ns)
-    except UsageError as e:
-        print(f"paxflow: error: {e}", file=sys.stderr)
-        return 2
-    except PaxflowError as e:
-        print(f"paxflow: error: {e}", file=sys.stderr)
-        return 1
+
+    return run_command(body)
 
 
 def _up(ns: argparse.Namespace) -> int:
