@@ -229,7 +229,7 @@ class _Placement:
     planned: tuple[str, dict]
     startup: float
     one_shot: bool  # a local Ray started for this process alone (it ends with it)
-    service: dict | None  # the record of the `paxflow up` service it joined
+    service: dict | None  # the service it joined (its record), or the running group's cluster
     group: Any = None
     warm: list = field(default_factory=list)
 
@@ -274,6 +274,9 @@ def _connect(address: str | None, plan: Callable[[int], tuple[str, dict]], on_st
              f"replicas)")
         record, _ = service.up(ray.get_runtime_context().gcs_address, masters or master_group.DEFAULT_MASTERS,
                                record=service.record_path_for(address))
+        step(f"no master group was on the cluster: started a Paxflow service there, owned by a keeper on this "
+             f"machine (pid {record['keeper_pid']}), for this job and later ones; `paxflow down --address {address}` "
+             f"stops it", True)
         group = master_group.find_master_group()
     return _Placement(planned, startup, False, record or {"address": address}, group)
 
