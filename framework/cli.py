@@ -255,6 +255,7 @@ class _Progress:
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
             self._bar.start()
             self._task = self._bar.add_task("", total=status.get("all_total") or 1, info="")
+            self._started = time.perf_counter()  # the rate is the job's, not the set-up's
         elapsed = max(1e-6, time.perf_counter() - self._started)
         mb_s = status.get("bytes_in", 0) / 1e6 / elapsed
         desc = f"{status.get('stage_name', '')} {status.get('phase', '')}"
