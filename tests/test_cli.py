@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -146,3 +147,23 @@ def test_json_failure_is_the_last_line(tmp_path, capsys):
     assert code == 2
     last = json.loads(out.strip().splitlines()[-1])
     assert last["status"] == "usage_error" and "missing" in last["error"]
+
+
+def test_a_second_interrupt_exits_at_once():
+    """The first Ctrl-C raises (the client then cancels its job, which takes a moment); a second one, while that
+    runs, ends the process at once with 130."""
+    code = ("import os, signal, time\n"
+            "from framework.cli import _catch_interrupts\n"
+            "_catch_interrupts()\n"
+            "try:\n"
+            "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('cancelling', flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(30)  # a slow cancel: never waited out\n"
+            "print('not reached')\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 130, done.stderr
+    assert done.stdout.strip() == "cancelling"
+    assert time.monotonic() - started < 10
