@@ -74,7 +74,7 @@ def test_detach_status_wait_and_chaos_from_other_processes(cluster, tmp_path):
     assert as_counter(read_output_dir(tmp_path / "a")) == word_counts_of_files([str(text)])
 
     chaos = _cli("run", wordcount, str(text), "-o", str(tmp_path / "b"), "--address", cluster.address, "--json",
-                 "--split-size", "20000", "--chaos", "kill-leader@30%", "--chaos-seed", "7")
+                 "--split-size", "4000", "--chaos", "kill-leader@30%", "--chaos-seed", "7")
     assert chaos.returncode == 0, chaos.stderr
     summary = json.loads(chaos.stdout.strip().splitlines()[-1])
     assert [f["fault"] for f in summary["faults"]] == ["kill-leader"]
