@@ -636,6 +636,12 @@ def failure_reason(exc: BaseException) -> str:
     return text if len(text) < 400 else text[:400] + " ..."
 
 
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of `values` (nearest rank): pct(v, 0.5) is the median, pct(v, 0.99) the p99."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
 def ratio(value: float | None, reference: float | None) -> float | None:
     """value / reference (seconds: > 1 means slower than the reference), rounded; None when either is missing."""
     if not value or not reference:

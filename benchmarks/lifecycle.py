@@ -106,11 +106,6 @@ print(json.dumps({"join_s": join_s, "wall_s": walls, "call_s": e2e}))
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def _bin(name: str) -> list[str]:
     """The venv's console script `name` (what the user types), else `python -m` for paxflow."""
     path = os.path.join(os.path.dirname(sys.executable), name)
@@ -294,11 +289,11 @@ def summarize(bench: Bench, name: str, what: str, runs: list[dict], key: str = "
                     "failed_runs": len(runs) - len(good)}
     if values:
         median = statistics.median(values)
-        record.update({f"{key}_median": round(median, 3), f"{key}_p99": round(pct(values, 0.99), 3),
+        record.update({f"{key}_median": round(median, 3), f"{key}_p99": round(common.pct(values, 0.99), 3),
                        f"{key}_min": round(min(values), 3),
                        "ratio_vs_polars": common.ratio(median, bench.polars_median)})
     if walls and key != "wall_s":
-        record.update(wall_s_median=round(statistics.median(walls), 3), wall_s_p99=round(pct(walls, 0.99), 3))
+        record.update(wall_s_median=round(statistics.median(walls), 3), wall_s_p99=round(common.pct(walls, 0.99), 3))
     record.update(extra)
     record["run_records"] = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs]
     errors = [r["error"] for r in runs if r.get("error")]
@@ -540,7 +535,7 @@ def part_cluster(bench: Bench) -> list[dict]:
     add_row(bench, rec, "cluster, new client")
     if walls:
         bench.rows.append((f"cluster, job in one driver (wall_s, {len(walls)} runs)", job_in_process,
-                           round(pct(walls, 0.99), 3),
+                           round(common.pct(walls, 0.99), 3),
                            f"new client job / this: {rec['ratio_job_new_client_vs_in_process']}x"))
     elif in_process.get("error"):
         bench.rows.append(("cluster, job in one driver", None, None, "FAILED"))

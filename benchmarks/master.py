@@ -21,11 +21,6 @@ import time
 import common  # noqa: F401  (sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER before ray is imported)
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def drop_group() -> None:
     from framework.master.group import shutdown_group
 
@@ -60,7 +55,7 @@ def commit_latency(replicas: int, fsync: bool, count: int) -> dict:
     group.call_leader("probe", count, 32)
     wall = time.perf_counter() - started
     return {"bench": "master_commit", "replicas": replicas, "fsync": fsync, "commands": count,
-            "latency_ms_p50": round(1000 * statistics.median(serial), 2), "latency_ms_p99": round(1000 * pct(serial, 0.99), 2),
+            "latency_ms_p50": round(1000 * statistics.median(serial), 2), "latency_ms_p99": round(1000 * common.pct(serial, 0.99), 2),
             "commands_per_s_pipelined_32": round(count / wall, 1)}
 
 
@@ -94,7 +89,7 @@ def failover(replicas: int, kills: int) -> dict:
         times.append(time.perf_counter() - t0)
         wait_all_up(group)  # the killed replica is back (started again by its peers) before the next kill
     return {"bench": "master_failover", "replicas": replicas, "kills": kills,
-            "failover_ms_p50": round(1000 * statistics.median(times), 1), "failover_ms_p99": round(1000 * pct(times, 0.99), 1),
+            "failover_ms_p50": round(1000 * statistics.median(times), 1), "failover_ms_p99": round(1000 * common.pct(times, 0.99), 1),
             "failover_ms_max": round(1000 * max(times), 1)}
 
 

@@ -231,7 +231,6 @@ class _Placement:
     one_shot: bool  # a local Ray started for this process alone (it ends with it)
     service: dict | None  # the service it joined (its record), or the running group's cluster
     group: Any = None
-    warm: list = field(default_factory=list)
 
 
 def _connect(address: str | None, plan: Callable[[int], tuple[str, dict]], on_step: Callable[..., None] | None,
@@ -251,21 +250,24 @@ def _connect(address: str | None, plan: Callable[[int], tuple[str, dict]], on_st
         planned = plan(os.cpu_count() or 1)
         step("starting Ray")
         startup = cluster.ensure_ray(None)
-        warm = cluster.warm_workers()  # task workers start while the master group elects
-        return _Placement(planned, startup, True, None, None, warm)
+        cluster.warm_workers()  # task workers start while the master group elects
+        return _Placement(planned, startup, True, None, None)
     if record is not None:
         step(f"using the Paxflow service at {address} (paxflow down stops it)", True)
     else:
         step(f"joining Ray at {address}")
     try:
-        startup = cluster.ensure_ray(address, auth_mode=(record or {}).get("auth_mode"))
+        startup = cluster.ensure_ray(address)
     except (ConnectionError, RuntimeError) as e:
         if record is not None:
             raise UsageError(f"the Paxflow service at {address} does not answer ({e}); `paxflow down` clears it")
         raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
     planned = plan(cluster.cluster_cpus())
     group = master_group.find_master_group()
-    if group is None and record is None:
+    if group is None and record is not None:  # `down --address` from elsewhere: its keeper is about to exit
+        raise UsageError(f"the Paxflow service at {address} has no master group any more (it is stopping); "
+                         f"`paxflow up` starts a new one")
+    if group is None:
         # A group this process made would run its tasks under this process's Ray job, whose workers Ray kills
         # once the process exits: the keeper of a service owns it instead, and stays.
         import ray
@@ -319,21 +321,13 @@ def _run_on_ray(job_id: str, spec: dict, place: _Placement, stores: int | None, 
         raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
     if group is None:  # this process makes the group: replicas first, they are the longest on the path
         step(f"starting the master group ({masters or master_group.DEFAULT_MASTERS} replicas)")
-        names = [fleet.store_name(i) for i in range(count)]
-        group = master_group.get_master_group(masters, names)
-        handles = fleet.get_stores(count, store_memory, durable_stores, wait=False)
-    else:
-        handles = fleet.get_stores(count, store_memory, durable_stores, wait=False)
-    configured = fleet.configure_stores(handles, store_memory or fleet.default_store_memory(count), durable_stores)
+        group = master_group.get_master_group(masters, [fleet.store_name(i) for i in range(count)])
+    handles, configured = fleet.start_stores(count, store_memory, durable_stores)
     spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
     step("waiting for a leader")
     ray.get(configured)
     started = time.perf_counter()
     submitted_at = time.time()
-    group.call_leader("submit", job_id, spec)
-    if detach:
-        return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=place.startup,
-                         input_bytes=spec["plan"].get("input_bytes", 0))
     monkey = ChaosMonkey(faults, group, chaos_seed, stores=sorted(handles))
 
     def observe(status: dict) -> None:
@@ -342,12 +336,16 @@ def _run_on_ray(job_id: str, spec: dict, place: _Placement, stores: int | None, 
             on_progress(status)
 
     try:
+        group.call_leader("submit", job_id, spec)
+        if detach:
+            return RunResult(job_id, "submitted", spec["output"]["path"], startup_s=place.startup,
+                             input_bytes=spec["plan"].get("input_bytes", 0))
         status = group.wait(job_id, observe)
     except KeyboardInterrupt as e:  # the job would run on without its client: stop it, and clean up its output
-        signum = getattr(e, "signum", 2)
+        # (an interrupt during the submission too: the group may have taken the job; cancelling is idempotent)
         step(f"cancelling job {job_id}")
         group.call_leader("cancel", job_id, "interrupted by the user")
-        raise Interrupted(job_id, signum) from None
+        raise Interrupted(job_id, getattr(e, "signum", 2)) from None
     wall = time.perf_counter() - started
     if status["status"] != "committed":
         raise JobFailed(f"job {job_id} {status['status']}: {status['error']}", status.get("details", ""),
@@ -357,7 +355,7 @@ def _run_on_ray(job_id: str, spec: dict, place: _Placement, stores: int | None, 
     result.faults = monkey.fired
     result.abandoned = status.get("abandoned", 0)
     result.service = place.service is not None
-    result.worker_pids = sorted({t["pid"] for t in group.call_any("commands_of", job_id).values() if t.get("pid")})
+    result.worker_pids = status.get("worker_pids", [])
     return result
 
 

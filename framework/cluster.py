@@ -18,17 +18,15 @@ __all__ = ["NAMESPACE", "STORE_PREFIX", "alive_nodes", "cluster_cpus", "ensure_r
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True,
-               loopback: bool = True, auth_mode: str | None = None) -> float:
+               loopback: bool = True) -> float:
     """Start or join Ray unless this process is already connected; returns the seconds it took. A local Ray
-    (no `address`) binds to 127.0.0.1 unless `loopback` is False, so nothing off this machine can reach it.
-    `auth_mode`: the cluster's RAY_AUTH_MODE when joining one (a Ray that `ray.init` started wants a token, and
-    Ray sends it to an explicit address only when told to)."""
+    (no `address`) binds to 127.0.0.1 unless `loopback` is False, so nothing off this machine can reach it."""
     import ray
 
     if ray.is_initialized():
         return 0.0
     if address and not os.environ.get("RAY_AUTH_MODE"):
-        _send_token_if_any(auth_mode)
+        _send_token_if_any()
     started = time.perf_counter()
     if quiet:  # Ray's notice that a local cluster uses token authentication is not news to a job's user
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -59,7 +57,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
 _started_local = False
 
 
-def _send_token_if_any(auth_mode: str | None) -> None:
+def _send_token_if_any() -> None:
     """Send this machine's Ray token (`~/.ray/auth_token`) to the cluster we join. Ray does so by itself for
     `auto` only, but `ray start` and `ray.init` turn token authentication on whenever that file exists, so a
     client given `--address HOST:PORT` would fail to connect; a cluster without authentication ignores the token
@@ -67,7 +65,7 @@ def _send_token_if_any(auth_mode: str | None) -> None:
     from ray._private.authentication import authentication_token_setup
     from ray._raylet import AuthenticationTokenLoader
 
-    if auth_mode == "token" or AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+    if AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
         authentication_token_setup._enable_token_auth()  # sets RAY_AUTH_MODE and reloads Ray's cached config
 
 

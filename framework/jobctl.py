@@ -41,7 +41,7 @@ def _connect(address: str | None, create: bool = False):
     address, record = service.resolve_address(address)
     address = address or "auto"
     try:
-        cluster.ensure_ray(address, auth_mode=(record or {}).get("auth_mode"))
+        cluster.ensure_ray(address)
     except (ConnectionError, RuntimeError) as e:
         raise UsageError(f"cannot reach a Ray cluster at {address!r}: {e}") from None
     group = master_group.find_master_group()

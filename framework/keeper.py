@@ -41,11 +41,11 @@ def _stop(signum, frame) -> None:
 
 
 def _cluster_up(address: str | None) -> bool:
-    from framework.service import _reachable
-
     import ray
 
-    return address is None or _reachable(ray.get_runtime_context().gcs_address)
+    from framework.service import reachable
+
+    return address is None or reachable(ray.get_runtime_context().gcs_address)
 
 
 def _group_answers(master_group) -> bool:
@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from framework import service
 
     started_ray = ns.address is None
+    created = False
     try:
         import ray
 
@@ -99,17 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         created = group is None
         if created:
             count = ns.stores or master_group.default_store_count(None)
-            stores = fleet.get_stores(count, ns.store_memory, wait=False)
-            group = master_group.get_master_group(ns.masters, sorted(stores))
-        group.call_leader("info")  # a leader answers
+            group = master_group.get_master_group(ns.masters, [fleet.store_name(i) for i in range(count)])
+            ray.get(fleet.start_stores(count, ns.store_memory)[1])
+        info = group.call_leader("info")  # once a leader answers
         workers = sorted(set(ray.get(warm)))
-        info = group.call_leader("info")
         record = {"address": address, "keeper_pid": os.getpid(), "started_ray": started_ray,
                   "session_dir": ray._private.worker._global_node.get_session_dir_path(),
                   "masters": len(info["replica_ids"]), "stores": info["ring"]["stores"], "created_group": created,
-                  "cpus": cluster.cluster_cpus(), "started": time.time(), "warm_workers": workers,
-                  # a local Ray that ray.init starts wants a token (~/.ray/auth_token) from drivers that join it
-                  "auth_mode": os.environ.get("RAY_AUTH_MODE")}
+                  "cpus": cluster.cluster_cpus(), "started": time.time(), "warm_workers": workers}
         service.write_record(ns.record, record)
         log.info("service up: %s", record)
         while True:
@@ -121,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - the log says why; `paxflow up` shows its tail
         log.exception("the keeper failed")
         service.remove_record(ns.record, os.getpid())
+        if created and not started_ray:  # a group and stores no process owns must not linger on the cluster
+            try:
+                service.stop_actors()
+            except Exception:  # noqa: BLE001 - the cluster itself may be what failed
+                log.exception("could not stop the master group and stores it started")
         return 1
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up below runs to its end
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -82,14 +82,14 @@ def running_service() -> dict | None:
     record = read_record()
     if record is None:
         return None
-    if not _alive(int(record.get("keeper_pid", -1))) or not _reachable(record.get("address", "")):
+    if not _alive(int(record.get("keeper_pid", -1))) or not reachable(record.get("address", "")):
         # its keeper was killed, or its cluster went away (the keeper follows it out soon)
         remove_record(record_path(), record.get("keeper_pid"))
         return None
     return record
 
 
-def _reachable(address: str, timeout: float = 1.0) -> bool:
+def reachable(address: str, timeout: float = 1.0) -> bool:
     """Whether the GCS at host:port accepts a connection (a cluster that was stopped refuses at once)."""
     import socket
 

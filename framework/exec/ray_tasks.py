@@ -250,12 +250,8 @@ class RayBackend:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
         live = {n: h for n, h in handles.items() if n not in job.dead_stores}  # a dead one's handle
         ref = run_task.options(**options).remote(spec_ref, args, live)  # may not even deserialize any more
-        me = asyncio.current_task()
-        self._refs[me] = ref
-        try:
-            return await _result(ref)
-        finally:
-            self._refs.pop(me, None)
+        self._refs[asyncio.current_task()] = ref  # for cancel(); _forget drops it when the attempt ends
+        return await _result(ref)
 
     def _reduce_node(self, handles: Mapping[str, Any], args: Mapping) -> str | None:
         """The node of the store a reducer reads (most of) its partition from, where one is known."""

@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from framework.master.state import Command, MasterState, command_from_dict, restore, snapshot
 from framework.paxos import Applied, Config, FileStorage, Replica
@@ -217,6 +217,3 @@ class LocalTransport:
         node = self.nodes.get(dst)
         if node is not None and dst not in self.down:
             node.deliver(batch)
-
-
-Proposer = Callable[[Sequence[Command]], Awaitable[None]]

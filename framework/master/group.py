@@ -41,7 +41,6 @@ def replica_names(n: int) -> list[str]:
 MAX_MASTERS = 5
 
 
-_lookup = lookup_replica
 
 
 def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
@@ -51,7 +50,7 @@ def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
     found stand for it."""
     deadline = time.monotonic() + timeout
     while True:
-        found = [_lookup(i) for i in range(MAX_MASTERS)]
+        found = [lookup_replica(i) for i in range(MAX_MASTERS)]
         if not any(found):
             return []
         for handle in found:
@@ -119,7 +118,7 @@ def shutdown_group() -> None:
     for handle in handles:
         ray.kill(handle, no_restart=True)
     deadline = time.monotonic() + 10
-    while any(_lookup(i) is not None for i in range(MAX_MASTERS)) and time.monotonic() < deadline:
+    while any(lookup_replica(i) is not None for i in range(MAX_MASTERS)) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -134,12 +133,12 @@ class GroupClient:
     def handles(self) -> list:
         """The replicas' current handles, looked up by name (None for one that is down): a replica that died and
         was started again is a new actor under the same name."""
-        self._handles = [_lookup(i) for i in range(len(self._handles))]
+        self._handles = [lookup_replica(i) for i in range(len(self._handles))]
         return list(self._handles)
 
     def handle(self, i: int):
         if self._handles[i] is None:
-            self._handles[i] = _lookup(i)
+            self._handles[i] = lookup_replica(i)
         return self._handles[i]
 
     def _order(self) -> list[int]:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import ray
 from ray.exceptions import ActorDiedError, RayError
 
+from framework.cluster import alive_nodes
 from framework.names import NAMESPACE, REPLICA_PREFIX
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,6 @@ class PeerWatch:
         self.healed[peer] = now
         node = self.nodes.get(peer)
         try:
-            from framework.cluster import alive_nodes
-
             alive = await asyncio.to_thread(alive_nodes)
             if node not in alive:  # its node is gone (and its WAL with it): a node that holds no replica yet, if any
                 taken = {n for p, n in self.nodes.items() if p != peer}

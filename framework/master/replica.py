@@ -262,7 +262,11 @@ class MasterReplica:
     def _describe(self, job_id: str) -> dict:
         job = self.state.jobs[job_id]
         started, ended = self.drivers.times.get(job_id, [None, None])
+        finished = job.status in TERMINAL and job_id not in self.drivers.tasks
+        # which task workers ran the committed attempts: once, at the end (a service's workers live on)
+        pids = sorted({r.result["pid"] for r in job.tasks.values() if r.result and r.result.get("pid")}) \
+            if finished else []
         return {**job.progress(), "outputs": job.outputs, "details": job.details, "usage_error": job.usage_error,
-                "finished": job.status in TERMINAL and job_id not in self.drivers.tasks,
+                "finished": finished, "worker_pids": pids,
                 "wall_s": (ended - started) if started and ended else None, "submitted": started, "replica": self.id,
                 "leader": self.consensus.leader_hint(), "leaders": self.state.leaders}

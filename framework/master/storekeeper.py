@@ -28,7 +28,7 @@ from framework.master.consensus import ConsensusNode, NotLeaderError
 from framework.master.peers import HOLD_SECONDS
 from framework.master.state import RUNNING, JobState, RingChanged, StoreLost, StoresRetired
 from framework.names import NAMESPACE, STORE_PREFIX
-from framework.shuffle.fleet import start_store
+from framework.shuffle.fleet import start_store, store_names
 from framework.shuffle.membership import stores_to_add
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,6 @@ class StoreKeeper:
     @staticmethod
     def _live_stores() -> tuple[list[str], dict[str, Any]]:
         """(alive nodes, {name: handle} of every running store): blocking cluster look-ups, run off the loop."""
-        from framework.shuffle.fleet import store_names
-
         handles = {}
         for name in store_names():
             try:

@@ -6,7 +6,6 @@ Stores are spread over the nodes with hard affinity (Ray's soft affinity was see
 
 from __future__ import annotations
 
-from typing import Any, Mapping
 
 from framework.cluster import alive_nodes
 from framework.names import NAMESPACE, STORE_PREFIX
@@ -16,28 +15,26 @@ def store_name(i: int) -> str:
     return f"{STORE_PREFIX}{i}"
 
 
-def get_stores(count: int, memory: int | None = None, durable: bool = True, wait: bool = True) -> dict:
+def get_stores(count: int, memory: int | None = None, durable: bool = True) -> dict:
     """{name: handle} of the shuffle stores paxflow-store-0 .. count-1, created where missing (spread over the
     nodes), each with a memory budget of `memory` bytes (default `default_store_memory`) past which it spills, and
-    `durable` (each piece written to local disk as it arrives). Stores that already run get these settings too;
-    `wait`: return once every store has them (False: the caller waits on `configure_stores` itself)."""
+    `durable` (each piece written to local disk as it arrives); returns once every store has these settings."""
     import ray
 
-    budget = memory or default_store_memory(count)
-    nodes = alive_nodes()
-    stores = {}
-    for i in range(count):
-        # one per node in turn
-        stores[store_name(i)] = start_store(store_name(i), nodes[i % len(nodes)] if len(nodes) > 1 else None, budget,
-                                            durable=durable)
-    if wait:
-        ray.get(configure_stores(stores, budget, durable))
+    stores, configured = start_stores(count, memory, durable)
+    ray.get(configured)
     return stores
 
 
-def configure_stores(stores: Mapping[str, Any], budget: int | None, durable: bool) -> list:
-    """Give running stores a memory budget and durability; refs that resolve once each has them."""
-    return [h.configure.remote(budget, durable) for h in stores.values()]
+def start_stores(count: int, memory: int | None = None, durable: bool = True) -> tuple[dict, list]:
+    """`get_stores` without the wait: the handles, and refs that resolve once each store (a new one or one that
+    ran already) has this run's budget and durability. A caller that has other things to start waits later."""
+    budget = memory or default_store_memory(count)
+    nodes = alive_nodes()
+    stores = {store_name(i): start_store(store_name(i), nodes[i % len(nodes)] if len(nodes) > 1 else None, budget,
+                                         durable=durable)  # one per node in turn
+              for i in range(count)}
+    return stores, [h.configure.remote(budget, durable) for h in stores.values()]
 
 
 def start_store(name: str, node: str | None = None, budget: int | None = None, recover: bool = False,
