@@ -135,9 +135,12 @@ def plan_job(
     missing = sorted(used - set(named))
     if missing:
         raise UsageError(f"{cls.__name__} reads input {missing[0]!r}: give --input {missing[0]}=PATH")
-    total = sum(f.size for paths in named.values() for f in expand_paths(paths))
+    files = {name: expand_paths(paths) for name, paths in named.items()}
+    total = sum(f.size for entries in files.values() for f in entries)
     target = split_size or split_bytes(total, cpus)
-    splits = {name: InputSplits(name, formats[name].splits(paths, target)) for name, paths in named.items()}
+    if target <= 0:
+        raise UsageError(f"the split size must be positive, not {target}")
+    splits = {name: InputSplits(name, formats[name].plan(files[name], target)) for name in named}
     temporary = output is None
     if temporary:
         output = os.path.join(_results_dir(), job_id)
@@ -155,6 +158,9 @@ def plan_job(
         "plan": plan.to_dict(),
         "output": {"path": output, "format": fmt, "overwrite": overwrite, "created": created, "temporary": temporary},
         "max_attempts": max_attempts,
+        # each input file's (size, mtime) as planned: a map task that finds another version refuses to read it,
+        # so a job resumed after its inputs changed fails rather than mix two versions
+        "input_files": {f.path: [f.size, f.mtime_ns] for entries in files.values() for f in entries},
     }
     return job_id, spec
 
@@ -310,19 +316,23 @@ def _run_on_ray(job_id: str, spec: dict, place: _Placement, stores: int | None, 
 
     from framework.chaos import ChaosMonkey, parse_chaos
     from framework.master import group as master_group
+    from framework.names import store_scope
     from framework.shuffle import fleet
     from framework.shuffle.ring import HashRing
 
     step = on_step or (lambda text: None)
     faults = parse_chaos(list(chaos))
     group = place.group
-    count = stores or master_group.default_store_count(group)
+    info = group.call_any("info") if group is not None else None
+    count = stores or master_group.default_store_count(group, info)
     if count < replicas:
         raise UsageError(f"--replicas {replicas} needs at least {replicas} stores (--stores)")
     if group is None:  # this process makes the group: replicas first, they are the longest on the path
         step(f"starting the master group ({masters or master_group.DEFAULT_MASTERS} replicas)")
         group = master_group.get_master_group(masters, [fleet.store_name(i) for i in range(count)])
-    handles, configured = fleet.start_stores(count, store_memory, durable_stores)
+    # a store this run adds to a service's ring keeps its files in the service's folder
+    scope = store_scope(info["group"]) if info is not None else ""
+    handles, configured = fleet.start_stores(count, store_memory, durable_stores, scope)
     spec = {**spec, "ring": HashRing(sorted(handles), replicas=replicas).to_dict()}
     step("waiting for a leader")
     ray.get(configured)

@@ -24,6 +24,8 @@ import sys
 import time
 from typing import Sequence
 
+from framework.names import DEFAULT_SERVICE
+
 log = logging.getLogger("paxflow.keeper")
 
 #: how often the keeper checks that its cluster and group are still there
@@ -69,6 +71,83 @@ def _group_answers(master_group) -> bool:
     return found is not None
 
 
+def _start_group(ns: argparse.Namespace) -> tuple[object, list[str]]:
+    """Start the service's master group and stores; (its client, whether it resumed an earlier incarnation).
+
+    With a state folder from an earlier incarnation (every Ray process of it died, or `paxflow down` kept its
+    running jobs), the stores start first and read back the pieces they hold on disk; then the replicas reload
+    their WALs, and the one elected checks every running job's pieces against the stores before it resumes the
+    job (`StoreKeeper.check_pieces`): maps whose pieces all came back do not run again."""
+    import ray
+
+    from framework.cluster import alive_nodes
+    from framework.master import group as master_group
+    from framework.names import service_group, store_scope
+    from framework.shuffle import fleet
+
+    scope = store_scope(service_group(ns.service))
+    saved = master_group.saved_service(ns.service)
+    if saved is None:
+        count = ns.stores or master_group.default_store_count(None)
+        names = [fleet.store_name(i) for i in range(count)]
+        group = master_group.get_master_group(ns.masters, names, service=ns.service)
+        ray.get(fleet.start_stores(count, ns.store_memory, scope=scope)[1])
+        return group, []
+    names = sorted(set(saved["stores"]) | set(fleet.store_folders(scope)))
+    log.info("resuming service %r from %s: %d master replicas, stores %s", ns.service, saved["wals"],
+             saved["masters"], names)
+    budget = ns.store_memory or fleet.default_store_memory(len(names))
+    nodes = alive_nodes()
+    stores = [fleet.start_store(name, nodes[i % len(nodes)] if len(nodes) > 1 else None, budget, recover=True,
+                                scope=scope) for i, name in enumerate(names)]
+    ray.get([s.ping.remote() for s in stores])  # each has read its files back
+    group = master_group.get_master_group(saved["masters"], saved["stores"], service=ns.service)
+    return group, names
+
+
+def _start_missing_stores(ring: Sequence[str], ns: argparse.Namespace) -> None:
+    """Stores of the resumed ring that had no files to recover (they held nothing): started empty."""
+    import ray
+
+    from framework.names import service_group, store_scope
+    from framework.shuffle import fleet
+
+    missing = sorted(set(ring) - set(fleet.store_names()))
+    if missing:
+        budget = ns.store_memory or fleet.default_store_memory(len(ring))
+        scope = store_scope(service_group(ns.service))
+        ray.get([fleet.start_store(name, None, budget, recover=True, scope=scope).ping.remote() for name in missing])
+
+
+def _stop_keeping_running_jobs(service_name: str) -> None:
+    """Stop the group and the stores. Jobs still running are kept for a later `paxflow up` to resume: their WAL
+    and their stores' files stay (listed in the state folder's `stopped.json` for `paxflow down` to report);
+    with none running the stores' files go (the WAL stays: the jobs' history)."""
+    from framework import service
+    from framework.master import group as master_group
+    from framework.shuffle import fleet
+
+    if service.forget_requested(service_name):  # `paxflow down --forget`
+        service.stop_actors()
+        service.forget(service_name)
+        return
+    group = master_group.find_master_group()
+    running = []
+    if group is not None:
+        try:
+            running = [j["job_id"] for j in group.call_any("status", timeout=10) if not j.get("finished")]
+        except Exception:  # noqa: BLE001 - no answer: keep everything, resuming costs less than losing
+            log.exception("could not list the running jobs: keeping the stores' files")
+            running = ["?"]
+    master_group.record_stop(service_name, running)
+    if not running:
+        service.stop_actors()
+        return
+    log.info("keeping running jobs %s for a later `paxflow up`", running)
+    master_group.shutdown_group()
+    fleet.kill_stores(keep_files=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m framework.keeper")
     parser.add_argument("--address")
@@ -77,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store-memory", type=int)
     parser.add_argument("--cpus", type=int)
     parser.add_argument("--record", required=True, help="where to write the service record")
+    parser.add_argument("--service", default=DEFAULT_SERVICE, help="the service's name: its state folder")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s keeper %(message)s")
     signal.signal(signal.SIGTERM, _stop)
@@ -90,24 +170,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from framework import cluster
         from framework.master import group as master_group
-        from framework.shuffle import fleet
 
+        service.lock_service(ns.service)  # held while this process lives
         cluster.ensure_ray(ns.address, num_cpus=ns.cpus, loopback=started_ray)
         address = ray.get_runtime_context().gcs_address
         log.info("connected to Ray at %s", address)
         warm = cluster.warm_workers()  # task workers start while the group elects
         group = master_group.find_master_group()
         created = group is None
+        resumed: list[str] = []
         if created:
-            count = ns.stores or master_group.default_store_count(None)
-            group = master_group.get_master_group(ns.masters, [fleet.store_name(i) for i in range(count)])
-            ray.get(fleet.start_stores(count, ns.store_memory)[1])
+            group, resumed = _start_group(ns)
         info = group.call_leader("info")  # once a leader answers
+        if resumed:
+            _start_missing_stores(info["ring"]["stores"], ns)
+            resumed = [j["job_id"] for j in group.call_leader("status") if not j.get("finished")]
         workers = sorted(set(ray.get(warm)))
         record = {"address": address, "keeper_pid": os.getpid(), "started_ray": started_ray,
-                  "session_dir": ray._private.worker._global_node.get_session_dir_path(),
+                  "session_dir": ray._private.worker._global_node.get_session_dir_path(), "service": ns.service,
                   "masters": len(info["replica_ids"]), "stores": info["ring"]["stores"], "created_group": created,
-                  "cpus": cluster.cluster_cpus(), "started": time.time(), "warm_workers": workers}
+                  "cpus": cluster.cluster_cpus(), "started": time.time(), "warm_workers": workers,
+                  "resumed_jobs": resumed}
         service.write_record(ns.record, record)
         log.info("service up: %s", record)
         while True:
@@ -129,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if _cluster_up(ns.address):
-            service.stop_actors()
+            _stop_keeping_running_jobs(ns.service)
     finally:
         service.remove_record(ns.record, os.getpid())
         if started_ray:

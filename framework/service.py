@@ -20,9 +20,12 @@ from typing import Any
 
 from framework.cachedir import cache_dir
 from framework.errors import PaxflowError
+from framework.names import DEFAULT_SERVICE
 
 #: how long `paxflow up` waits for the keeper to have a leader and warm workers
 UP_TIMEOUT_S = 120.0
+#: in a service's state folder: its keeper, as it stops, drops the stores' files and the state
+FORGET_FILE = "forget"
 #: how long `paxflow down` waits for the keeper to stop everything before it kills what is left
 DOWN_TIMEOUT_S = 30.0
 
@@ -111,9 +114,11 @@ def record_path_for(address: str) -> str:
 
 
 def up(address: str | None = None, masters: int = 3, stores: int | None = None, store_memory: int | None = None,
-       cpus: int | None = None, on_step=None, record: str | None = None) -> tuple[dict, bool]:
+       cpus: int | None = None, on_step=None, record: str | None = None,
+       name: str = DEFAULT_SERVICE) -> tuple[dict, bool]:
     """Start the service (or find the one that runs); returns (its record, whether it was started now).
-    `record`: where its keeper writes its record (default: the machine's service record)."""
+    `record`: where its keeper writes its record (default: the machine's service record). `name`: the service's
+    state folder; a service started again under the same name resumes the jobs its last incarnation ran."""
     path = record or record_path()
     found = running_service() if path == record_path() else read_record(path)
     if found is not None and _alive(int(found.get("keeper_pid", -1))):
@@ -121,7 +126,7 @@ def up(address: str | None = None, masters: int = 3, stores: int | None = None, 
     if masters not in (1, 3, 5):
         raise PaxflowError(f"--masters must be 1, 3 or 5, not {masters}")
     os.makedirs(cache_dir(), exist_ok=True)
-    argv = [sys.executable, "-m", "framework.keeper", "--record", path, "--masters", str(masters)]
+    argv = [sys.executable, "-m", "framework.keeper", "--record", path, "--masters", str(masters), "--service", name]
     for flag, value in (("--address", address), ("--stores", stores), ("--store-memory", store_memory),
                         ("--cpus", cpus)):
         if value is not None:
@@ -155,12 +160,15 @@ def _tail(path: str, lines: int = 12) -> str:
         return ""
 
 
-def down(timeout: float = DOWN_TIMEOUT_S) -> dict | None:
-    """Stop the service this machine runs; returns its record, or None when none was up."""
+def down(timeout: float = DOWN_TIMEOUT_S, forget: bool = False) -> dict | None:
+    """Stop the service this machine runs; returns its record, or None when none was up. `forget`: its stores
+    drop their files and its state folder goes, so nothing of its jobs can be resumed."""
     record = read_record()
     if record is None:
         return None
     pid = int(record.get("keeper_pid", -1))
+    if forget and _alive(pid):
+        request_forget(record.get("service", DEFAULT_SERVICE))
     if _alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -174,6 +182,65 @@ def down(timeout: float = DOWN_TIMEOUT_S) -> dict | None:
         kill_session(record.get("session_dir"))
     remove_record(record_path(), pid)
     return record
+
+
+def forget(name: str) -> bool:
+    """Remove what the stopped service `name` left on this machine: its WALs and its stores' files; True if there
+    was anything."""
+    from framework.master.group import forget_service
+    from framework.names import service_group, store_scope
+    from framework.shuffle.fleet import forget_store_folders
+
+    state = forget_service(name)
+    files = forget_store_folders(store_scope(service_group(name)))
+    return state or files
+
+
+def request_forget(name: str) -> None:
+    """Ask the running keeper of `name` to drop its stores' files (on every node) and its state as it stops."""
+    from framework.master.group import state_dir
+    from framework.names import service_group
+
+    folder = os.path.join(state_dir(), service_group(name))
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, FORGET_FILE), "w"):
+        pass
+
+
+def forget_requested(name: str) -> bool:
+    from framework.master.group import state_dir
+    from framework.names import service_group
+
+    return os.path.exists(os.path.join(state_dir(), service_group(name), FORGET_FILE))
+
+
+def lock_service(name: str) -> Any:
+    """Hold the state folder of service `name` for this process (its keeper) while it lives: two keepers of one
+    name would write the same WALs. PaxflowError when another process holds it."""
+    import fcntl
+
+    from framework.master.group import state_dir
+    from framework.names import service_group
+
+    folder = os.path.join(state_dir(), service_group(name))
+    os.makedirs(folder, exist_ok=True)
+    handle = open(os.path.join(folder, "keeper.lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise PaxflowError(f"the Paxflow service {name!r} already runs here (keeper pid {holder}); "
+                           f"`paxflow up --name OTHER` starts another one") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _held_locks.append(handle)  # the lock lasts as long as the file stays open
+    return handle
+
+
+_held_locks: list = []
 
 
 def stop_actors() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Sequence
 from framework.argparsing import UsageParser, run_command
 from framework.datagen.common import size_arg
 from framework.errors import UsageError
+from framework.names import DEFAULT_SERVICE
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -29,9 +30,18 @@ def _parser(command: str) -> argparse.ArgumentParser:
                             help="memory per store before it keeps pieces on disk only (default: half the object "
                                  "store, shared among the stores)")
         parser.add_argument("--cpus", type=int, help="CPUs of the local Ray (default: all); not with --address")
+        parser.add_argument("--name", default=DEFAULT_SERVICE,
+                            help="the service's name (default %(default)s): its master group's WALs and its stores' "
+                                 "files live under it, so a service started again under the same name, after a "
+                                 "`paxflow down` or after every Ray process died, resumes the jobs that were running")
     else:
         parser.add_argument("--address", help="stop the Paxflow actors on this Ray cluster (any machine's service "
                                               "there); default: the service this machine runs")
+        parser.add_argument("--name", help="the service whose state --forget clears when none runs "
+                                           f"(default: the running one's, else {DEFAULT_SERVICE})")
+        parser.add_argument("--forget", action="store_true",
+                            help="also drop the service's state: its running jobs' pieces and its WALs (nothing "
+                                 "can be resumed after this)")
     return parser
 
 
@@ -60,13 +70,18 @@ def _up(ns: argparse.Namespace) -> int:
     started = time.perf_counter()
     status = _Status(sys.stderr.isatty())
     try:
-        record, _ = service.up(ns.address, ns.masters, ns.stores, ns.store_memory, ns.cpus, on_step=status.step)
+        record, _ = service.up(ns.address, ns.masters, ns.stores, ns.store_memory, ns.cpus, on_step=status.step,
+                               name=ns.name)
     finally:
         status.close()
     where = "a local Ray head on loopback" if record["started_ray"] else "the Ray cluster"
     print(f"paxflow: service up in {time.perf_counter() - started:.1f} s on {where} at {record['address']}: "
           f"{record['masters']} master replicas, {len(record['stores'])} shuffle store(s), "
           f"{len(record['warm_workers'])} warm task workers ({record['cpus']} CPUs)")
+    resumed = record.get("resumed_jobs") or []
+    if resumed:
+        print(f"  resumed {len(resumed)} running job(s) of service {record['service']!r} from its WALs: "
+              f"{', '.join(resumed)} (paxflow wait JOB follows one)")
     print("  paxflow run JOB [INPUT ...]   runs on it (no Ray start; workers stay warm between jobs)")
     print("  paxflow status                shows it; paxflow down stops it (and everything it started)")
     return 0
@@ -75,14 +90,32 @@ def _up(ns: argparse.Namespace) -> int:
 def _down(ns: argparse.Namespace) -> int:
     from framework import service
 
+    from framework.master.group import stopped_with
+
     if ns.address:
+        if ns.forget:
+            raise UsageError("--forget applies to the service this machine runs (not with --address)")
         return _down_cluster(ns.address)
-    record = service.down()
+    record = service.down(forget=ns.forget)
+    name = ns.name or (record or {}).get("service") or DEFAULT_SERVICE
     if record is None:
-        print("paxflow: no Paxflow service is up on this machine")
+        if ns.forget:
+            cleared = service.forget(name)
+            print(f"paxflow: no Paxflow service is up on this machine; "
+                  f"{'cleared the state of' if cleared else 'nothing was kept of'} service {name!r}")
+        else:
+            print("paxflow: no Paxflow service is up on this machine")
         return 0
+    if ns.forget:
+        service.forget(name)  # what a keeper that was killed could not clear
     what = "and its local Ray" if record.get("started_ray") else f"(the cluster at {record['address']} stays up)"
-    print(f"paxflow: service at {record['address']} stopped: master group, shuffle stores and their data {what}")
+    kept = [] if ns.forget else stopped_with(name)
+    if kept:
+        print(f"paxflow: service at {record['address']} stopped: master group, shuffle stores {what}; "
+              f"{len(kept)} running job(s) kept for the next `paxflow up{'' if name == DEFAULT_SERVICE else ' --name ' + name}` "
+              f"to resume: {', '.join(kept)} (`paxflow down --forget` drops them)")
+    else:
+        print(f"paxflow: service at {record['address']} stopped: master group, shuffle stores and their data {what}")
     return 0
 
 

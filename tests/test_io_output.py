@@ -58,7 +58,12 @@ def test_write_commit_read_round_trip(tmp_path, fmt):
     final = commit_output(str(out), "job1", parts, fmt, overwrite=False)
     assert final == [str(out / f"part-{p:05d}.{fmt}") for p in range(3)]
     assert listing(out) == ["_SUCCESS"] + [f"part-{p:05d}.{fmt}" for p in range(3)]
-    assert (out / "_SUCCESS").stat().st_size == 0
+    assert (out / "_SUCCESS").read_text() == "job1\n"
+    marker = (out / "_SUCCESS").stat().st_mtime_ns
+    # run again, as a master resumed after a crash past the commit does: nothing changes, _SUCCESS stays as written
+    assert commit_output(str(out), "job1", parts, fmt, overwrite=True) == final
+    assert listing(out) == ["_SUCCESS"] + [f"part-{p:05d}.{fmt}" for p in range(3)]
+    assert (out / "_SUCCESS").stat().st_mtime_ns == marker
     got = read_output(str(out))
     expected = pa.concat_tables([tables[0], tables[2]])
     assert got.num_rows == 12

@@ -29,6 +29,8 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
         # a redo re-sends only the partitions whose pieces died with a store
         args.update(input=task.input, split=task.split, describe=task.describe(),
                     only=list(rec.redo) if rec.done else None)
+        if task.split is not None:  # the file's version the job was planned on (attempt.check_unchanged)
+            args["planned"] = (job.spec.get("input_files") or {}).get(task.split["path"])
         if task.source_partition is not None:
             source = int(task.input.split(":", 1)[1])
             args.update(source_stage=source, source_partition=task.source_partition,

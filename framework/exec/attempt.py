@@ -15,7 +15,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 import pyarrow as pa
 
 from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_error
+from framework.errors import InputError
 from framework.io import Split, write_part
+from framework.io.paths import file_version
 from framework.loader import context_for
 from framework.plan import is_reduce, output_dataset, shuffle_dataset
 from framework.shuffle.store import Piece
@@ -53,6 +55,7 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
     bytes_in = 0
     if args.get("split") is not None:
         split = Split.from_dict(args["split"])
+        check_unchanged(split.path, args.get("planned"))
         batches = _at_least_one_batch(ctx.formats[args["input"]], split)
         bytes_in = split.size
     else:
@@ -71,6 +74,22 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
     )
     out.result["bytes_in"] = bytes_in
     return out.result
+
+
+def check_unchanged(path: str, planned: Sequence | None) -> None:
+    """InputError unless the file is the version the job was planned on (same size and mtime): the job's other
+    splits may have been read from that version, before a crash or while it ran."""
+    if not planned:
+        return
+    size, mtime = file_version(path)
+    if size != planned[0] or (mtime is not None and planned[1] is not None and mtime != planned[1]):
+        raise InputError(path, f"the file changed after the job was planned (size {planned[0]} -> {size} bytes, "
+                               f"modified {_when(planned[1])} -> {_when(mtime)}), and some of the job's tasks may "
+                               f"have read the earlier version: run the job again")
+
+
+def _when(mtime_ns: int | None) -> str:
+    return "?" if mtime_ns is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
 def _at_least_one_batch(fmt, split: Split) -> Iterator[pa.RecordBatch]:

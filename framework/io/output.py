@@ -1,10 +1,11 @@
 """Job output with an atomic commit: parts are written under `_temporary/<job_id>/`, then made visible together.
 
-Layout of a committed output directory: `part-00000.<ext>`, `part-00001.<ext>`, ... and an empty `_SUCCESS`
-written last; readers (`read_output`) refuse a directory without `_SUCCESS`. Each task attempt writes its own file
+Layout of a committed output directory: `part-00000.<ext>`, `part-00001.<ext>`, ... and `_SUCCESS` (holding
+the committing job's id) written last; readers (`read_output`) refuse a directory without `_SUCCESS`. Each task attempt writes its own file
 (`part-00003-a1.parquet`, through a `.inprogress` name and a rename), so a retried or speculative attempt never
 clobbers another; the committer picks one attempt per part. `commit_output` may be run again after a crash
-half-way (it skips parts already moved). Works on local paths (rename is atomic) and any pyarrow.fs URI.
+half-way (it skips parts already moved), and after a crash past its end (a `_SUCCESS` naming the same job:
+it leaves the directory as it is, so the marker is written once). Works on local paths (rename is atomic) and any pyarrow.fs URI.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def commit_output(out: str, job_id: str, parts: Mapping[int, str], fmt: str, ove
     fs, root = resolve(out)
     fs.create_dir(root, recursive=True)
     targets = {p: f"{root}/part-{p:05d}.{ext}" for p in sorted(parts)}
+    if _committed_by(fs, root) == job_id:  # this commit ran to its end before (its master died before recording it)
+        _remove_temporary(fs, root, job_id)
+        return [join(out, f"part-{p:05d}.{ext}") for p in targets]
     if overwrite:
         _delete_file(fs, f"{root}/{SUCCESS}")
         keep = set(targets.values())
@@ -123,10 +127,19 @@ def commit_output(out: str, job_id: str, parts: Mapping[int, str], fmt: str, ove
             fs.move(src, dst)
         elif fs.get_file_info(dst).type != pafs.FileType.File:  # else an earlier run of this commit moved it
             raise FileNotFoundError(f"output part {p} of job {job_id} is missing: {parts[p]}")
-    with fs.open_output_stream(f"{root}/{SUCCESS}"):
-        pass
+    with fs.open_output_stream(f"{root}/{SUCCESS}") as f:
+        f.write(f"{job_id}\n".encode())  # which job committed it: a repeated commit of that job leaves it be
     _remove_temporary(fs, root, job_id)
     return [join(out, f"part-{p:05d}.{ext}") for p in targets]
+
+
+def _committed_by(fs: pafs.FileSystem, root: str) -> str | None:
+    """The job id `_SUCCESS` names, or None (no marker, or an empty one from another writer)."""
+    try:
+        with fs.open_input_stream(f"{root}/{SUCCESS}") as f:
+            return f.read(256).decode("utf-8", "replace").strip() or None
+    except (FileNotFoundError, OSError):
+        return None
 
 
 def abort_output(out: str, job_id: str, created_dir: bool) -> None:

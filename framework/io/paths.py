@@ -28,10 +28,12 @@ _LOCAL = pafs.LocalFileSystem()
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One input file: its path as the rest of Paxflow uses it (absolute local path or URI) and its size."""
+    """One input file: its path as the rest of Paxflow uses it (absolute local path or URI), its size and its
+    modification time (nanoseconds; None where the filesystem gives none)."""
 
     path: str
     size: int
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,19 @@ def _entry(root: _Root, info: pafs.FileInfo) -> FileEntry:
             raise InputError(path, "permission denied") from None
         except OSError as e:
             raise InputError(path, f"cannot open: {e.strerror or e}") from None
-    return FileEntry(path, int(info.size or 0))
+    return FileEntry(path, int(info.size or 0), info.mtime_ns)
+
+
+def file_version(path: str) -> tuple[int, int | None]:
+    """(size, mtime in ns) of the file at `path` now: what a task compares with what the job was planned on."""
+    fs, inner = resolve(path)
+    try:
+        info = fs.get_file_info(inner)
+    except OSError as e:
+        raise read_error(path, e) from None
+    if info.type != pafs.FileType.File:
+        raise InputError(path, "no such file any more (it was there when the job was planned)")
+    return int(info.size or 0), info.mtime_ns
 
 
 def _file_info(spec: str, fs: pafs.FileSystem, path: str) -> pafs.FileInfo:

@@ -8,6 +8,7 @@ through a failover by retrying.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -21,6 +22,7 @@ from framework.cluster import alive_nodes
 from framework.errors import PaxflowError
 from framework.master.peers import lookup_replica, replica_name
 from framework.master.replica import spawn_replica
+from framework.names import service_group
 
 DEFAULT_MASTERS = 3
 #: how long a client keeps retrying when no replica answers as leader (an election takes well under a second)
@@ -67,16 +69,25 @@ def existing_replicas(timeout: float = LEADER_TIMEOUT) -> list:
         time.sleep(0.2)
 
 
-def ensure_group(masters: int, stores: Sequence[str], fsync: bool = True) -> list:
+def ensure_group(masters: int, stores: Sequence[str], fsync: bool = True, service: str | None = None) -> list:
     """The master group's replica handles; created (spread over the nodes) when there is none yet. `stores`: the
-    names of the shuffle stores it starts with."""
+    names of the shuffle stores it starts with.
+
+    `service`: the group of the named service (`paxflow up --name`), whose WALs live under
+    `state_dir()/svc-NAME/`, so a group started again after every Ray process died reloads its log and resumes
+    its jobs (see `saved_service`). Without one the group's id is fresh, and its state ends with its Ray."""
     if masters not in (1, 3, 5):
         raise PaxflowError(f"--masters must be 1, 3 or 5, not {masters}")
     found = existing_replicas()
     if found:
         return found
-    group = uuid.uuid4().hex[:12]
-    created_groups.append(group)
+    if service is not None:
+        group = service_group(service)
+        os.makedirs(os.path.join(state_dir(), group), exist_ok=True)
+        _write_json(os.path.join(state_dir(), group, GROUP_FILE), {"masters": masters, "stores": sorted(stores)})
+    else:
+        group = uuid.uuid4().hex[:12]
+        created_groups.append(group)
     alive = alive_nodes()
     # one replica per node where possible
     nodes = {i: alive[i % len(alive)] for i in range(masters)} if len(alive) > 1 else {}
@@ -85,6 +96,58 @@ def ensure_group(masters: int, stores: Sequence[str], fsync: bool = True) -> lis
     for handle in handles:  # start ticking (electing) as soon as each is up, before any client asks
         handle.hold.remote(0)
     return handles
+
+
+#: what a service's state folder records of its group: its size and the stores it started with
+GROUP_FILE = "group.json"
+#: which jobs were still running when the service last stopped cleanly
+STOPPED_FILE = "stopped.json"
+
+
+def saved_service(service: str) -> dict | None:
+    """What the state folder of `service` holds from an earlier incarnation: {"masters", "stores"} and the WAL
+    folders found, or None when there is nothing to resume."""
+    folder = os.path.join(state_dir(), service_group(service))
+    try:
+        with open(os.path.join(folder, GROUP_FILE)) as f:
+            saved = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    wals = [name for name in sorted(os.listdir(folder)) if name.startswith("replica-")]
+    return {**saved, "wals": wals} if wals else None
+
+
+def record_stop(service: str, running: Sequence[str]) -> None:
+    """Note in the service's state folder which jobs were still running when it stopped (`stopped.json`)."""
+    folder = os.path.join(state_dir(), service_group(service))
+    if os.path.isdir(folder):
+        _write_json(os.path.join(folder, STOPPED_FILE), {"running": list(running), "time": time.time()})
+
+
+def stopped_with(service: str) -> list[str]:
+    """The jobs the service's last clean stop kept for a later `paxflow up` to resume."""
+    try:
+        with open(os.path.join(state_dir(), service_group(service), STOPPED_FILE)) as f:
+            return list(json.load(f).get("running", []))
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def forget_service(service: str) -> bool:
+    """Remove the state of `service` (its WALs: its jobs can no longer be resumed); True if there was any."""
+    import shutil
+
+    folder = os.path.join(state_dir(), service_group(service))
+    existed = os.path.isdir(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return existed
+
+
+def _write_json(path: str, value: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
 
 
 #: ids of the groups this process created (a one-shot run removes their WALs when it ends)
@@ -213,16 +276,16 @@ def find_master_group() -> GroupClient | None:
 
 
 def get_master_group(masters: int | None = None, stores: Sequence[str] | None = None,
-                     fsync: bool = True) -> GroupClient:
+                     fsync: bool = True, service: str | None = None) -> GroupClient:
     """A client of the master group, created (with the given stores, default: `default_store_count` of them) if
-    it does not exist yet."""
+    it does not exist yet; `service`: see `ensure_group`."""
     from framework.shuffle.fleet import get_stores
 
     stores = stores if stores is not None else get_stores(default_store_count())
-    return GroupClient(ensure_group(masters or DEFAULT_MASTERS, sorted(stores), fsync))
+    return GroupClient(ensure_group(masters or DEFAULT_MASTERS, sorted(stores), fsync, service))
 
 
-def default_store_count(group: GroupClient | None = None) -> int:
+def default_store_count(group: GroupClient | None = None, info: dict | None = None) -> int:
     """The stores of the master group's ring when it has one (set by `paxflow scale`, or grown as nodes joined);
     else one store per node, or as many as exist if that is more. (Not two on a single node: a durable store whose
     process dies comes back with its data, and on 2 cores one store ran a 128 MiB word count in 2.6-3.2 s against
@@ -231,7 +294,7 @@ def default_store_count(group: GroupClient | None = None) -> int:
 
     group = group or find_master_group()
     if group is not None:
-        ring = group.call_any("info").get("ring") or {}
+        ring = (info or group.call_any("info")).get("ring") or {}
         if ring.get("version"):
             return max(1, len(ring["stores"]))
     return max(1, len(alive_nodes()), len(store_names()))

@@ -42,7 +42,7 @@ from framework.master.state import (
     RingChanged,
 )
 from framework.master.storekeeper import StoreKeeper
-from framework.names import NAMESPACE
+from framework.names import NAMESPACE, is_service_group, store_scope
 from framework.shuffle.ring import HashRing
 
 __all__ = ["MasterReplica", "NotLeaderError", "spawn_replica"]
@@ -70,6 +70,15 @@ def spawn_replica(i: int, replica_ids: Sequence[int], group: str, stores: Sequen
                                                    recreated, {int(k): v for k, v in (nodes or {}).items()})
 
 
+def wal_dir(state_dir: str, group: str, node: str, replica_id: int) -> str:
+    """Where a replica keeps its WAL. A service's group keys it by the service alone (`svc-NAME/replica-i`): the
+    folder outlives every Ray session, so the group started again after all of Ray died reloads its log. Any other
+    group keys it by node too (`ID/NODE/replica-i`): a replica started on another node finds no WAL there."""
+    if is_service_group(group):
+        return os.path.join(state_dir, group, f"replica-{replica_id}")
+    return os.path.join(state_dir, group, node[:16], f"replica-{replica_id}")
+
+
 @ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=0)
 class MasterReplica:
     """One replica of the master group: the client's interface over the rooms."""
@@ -82,7 +91,7 @@ class MasterReplica:
         self.group = group
         self.node = ray.get_runtime_context().get_node_id()
         self.state_dir, self.fsync, self.initial_stores = state_dir, fsync, sorted(stores)
-        self.dir = os.path.join(state_dir, group, self.node[:16], f"replica-{replica_id}")
+        self.dir = wal_dir(state_dir, group, self.node, replica_id)
         self.recreated = recreated
         self.backend = RayBackend()
         directory = PeerDirectory()
@@ -92,7 +101,7 @@ class MasterReplica:
                                self.node, nodes, on_up=self.consensus.peer_up)
         self.drivers = JobDrivers(self.consensus, self.backend, self._before_drive)
         self.stores = StoreKeeper(replica_id, self.consensus, self.backend, self.drivers.running,
-                                  self.initial_stores)
+                                  self.initial_stores, store_scope(group))
         self.consensus.on_tick.append(self.peers.watch)
 
     # ---- wiring ----------------------------------------------------------------------------------------------
@@ -121,6 +130,12 @@ class MasterReplica:
             await self.consensus.propose([LeaderElected("", self.id, list(self.consensus.core.ballot()),
                                                         time.time())])
             log.warning("replica %s leads at ballot %s", self.id, self.consensus.core.ballot())
+            try:
+                await self.stores.check_pieces()
+            except NotLeaderError:
+                raise
+            except Exception:  # noqa: BLE001 - the store watch still catches a lost store, later
+                log.exception("replica %s: the pieces check failed", self.id)
             self.drivers.start_all()
         except NotLeaderError:
             return

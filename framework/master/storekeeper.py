@@ -45,8 +45,9 @@ class StoreKeeper:
     the group was created with (the ring until the first RingChanged)."""
 
     def __init__(self, me: int, node: ConsensusNode, backend: Any, cleaning: Callable[[], Collection[str]],
-                 initial: Collection[str]) -> None:
+                 initial: Collection[str], scope: str = "") -> None:
         self.me, self.node, self.backend, self.cleaning = me, node, backend, cleaning
+        self.scope = scope  # the folder of this group's stores (framework.names.store_scope)
         self.initial = sorted(initial)
         self.watching: set[str] = set()  # actor ids of the stores whose death the leader waits to hear of
         self.store_nodes: dict[str, str] = {}  # store actor id -> its node (stores do not move)
@@ -131,7 +132,8 @@ class StoreKeeper:
                     break
         if self.state.ring["version"] != version or not self.state.ring.get("auto", True):
             return  # `paxflow scale` changed the ring meanwhile: it wins
-        handles = await asyncio.to_thread(lambda: [start_store(name, node, budget) for name, node in added])
+        handles = await asyncio.to_thread(lambda: [start_store(name, node, budget, scope=self.scope)
+                                                          for name, node in added])
         await asyncio.wait_for(asyncio.gather(*(h.ping.remote() for h in handles)), STORE_RESTART_TIMEOUT_S)
         if self.state.ring["version"] != version:
             return
@@ -156,6 +158,43 @@ class StoreKeeper:
         await asyncio.to_thread(kill)
         log.warning("replica %s: retired shuffle stores %s", self.me, names)
         await self.node.propose([StoresRetired("", names)])
+
+    # ---- the pieces check on taking the lead --------------------------------------------------------------------
+
+    async def check_pieces(self) -> None:
+        """On taking the lead, before any job resumes: ask each store a running job uses what it holds, and record
+        `StoreLost` for that job where a committed piece is missing (the maps that made it run again; the others
+        do not). A store can have lost pieces while no leader watched it: above all when every Ray process died and
+        the service started again, its stores reading back only what reached their disks. Pieces of jobs no
+        longer running are dropped."""
+        jobs = [j for j in self.state.jobs.values() if j.status == RUNNING]
+        handles: dict[str, Any] = {}
+        for job in jobs:
+            handles.update(await self.backend.stores_of(job))
+
+        async def inventory(name: str, handle: Any) -> tuple[str, Any, list | None]:
+            try:
+                return name, handle, await asyncio.wait_for(handle.inventory.remote(), STORE_RESTART_TIMEOUT_S)
+            except (RayError, asyncio.TimeoutError):
+                return name, handle, None  # dead or hung: its watch reports it
+
+        held = await asyncio.gather(*(inventory(n, h) for n, h in sorted(handles.items())))
+        lost, running = [], {j.job_id for j in jobs}
+        for name, handle, entries in held:
+            if entries is None:
+                continue
+            for job in jobs:
+                if name in job.all_stores() and name not in job.dead_stores:
+                    have = {tuple(entry[1:]) for entry in entries if entry[0] == job.job_id}
+                    missing = job.pieces_on(name) - have
+                    if missing:
+                        log.warning("replica %s: store %s lacks %d committed piece(s) of job %s: they are made "
+                                    "again", self.me, name, len(missing), job.job_id)
+                        lost.append(StoreLost(job.job_id, name))
+            stale = {entry[0] for entry in entries} - running
+            await asyncio.gather(*(handle.drop_job.remote(j) for j in stale), return_exceptions=True)
+        if lost:
+            await self.node.propose(lost)
 
     # ---- the store watch --------------------------------------------------------------------------------------
 
@@ -215,7 +254,8 @@ class StoreKeeper:
             if not self.healing or not before or not before.get("durable") or before["node"] not in alive:
                 return False
             started = time.monotonic()
-            store = await asyncio.to_thread(start_store, name, before["node"], before.get("budget"), True)
+            store = await asyncio.to_thread(start_store, name, before["node"], before.get("budget"), True, True,
+                                            before.get("scope", self.scope))
             held = await asyncio.wait_for(store.inventory.remote(), timeout=STORE_RESTART_TIMEOUT_S)
         except (RayError, ValueError, asyncio.TimeoutError) as e:
             log.warning("replica %s: could not start store %s again: %s", self.me, name, e)

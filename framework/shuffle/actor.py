@@ -32,15 +32,22 @@ def spill_root() -> str:
     return os.environ.get("PAXFLOW_SPILL_DIR") or os.path.join(tempfile.gettempdir(), "paxflow-spill")
 
 
+def store_dir(name: str, scope: str = "") -> str:
+    """The folder of store `name`'s files: `scope` is a service's (framework.names.store_scope), so its pieces
+    wait there for the service to come back, whatever other Ray runs meanwhile."""
+    return os.path.join(spill_root(), scope, name) if scope else os.path.join(spill_root(), name)
+
+
 @ray.remote(num_cpus=0, max_concurrency=8, concurrency_groups={"watch": 4})
 class StoreActor:
     """One shuffle store. Methods are called concurrently from many tasks; ShuffleStore is thread-safe."""
 
     def __init__(self, name: str, budget: int | None = None, compression: str | None = None,
-                 recover: bool = False, durable: bool = True) -> None:
+                 recover: bool = False, durable: bool = True, scope: str = "") -> None:
         self.name = name
+        self.scope = scope
         self.node = ray.get_runtime_context().get_node_id()
-        self.spill_dir = spill_dir = os.path.join(spill_root(), name)
+        self.spill_dir = spill_dir = store_dir(name, scope)
         if not (recover and durable):
             shutil.rmtree(spill_dir, ignore_errors=True)  # an earlier incarnation's files: not wanted
         self.store = ShuffleStore(budget, spill_dir, to_table=ray.get, from_table=ray.put, compression=compression,
@@ -76,6 +83,7 @@ class StoreActor:
 
     def stats(self) -> dict:
         return {"name": self.name, "node": self.node, "durable": self.store.durable, "recovered": self.recovered,
+                "scope": self.scope,
                 **self.store.stats()}
 
     def destroy(self) -> None:
