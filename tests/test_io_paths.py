@@ -39,8 +39,9 @@ def names(entries: list[FileEntry], root) -> list[str]:
 
 def test_single_file_and_sizes(tmp_path):
     make_tree(tmp_path)
-    [entry] = expand_paths(str(tmp_path / "sub/deeper/d.txt"))
-    assert entry == FileEntry(str(tmp_path / "sub/deeper/d.txt"), 4)
+    path = tmp_path / "sub/deeper/d.txt"
+    [entry] = expand_paths(str(path))
+    assert entry == FileEntry(str(path), 4, path.stat().st_mtime_ns)
 
 
 def test_directory_is_recursive_and_skips_hidden_and_underscore_names(tmp_path):

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from tests.conftest import slow_job_and_corpus
+from tests.remote import Remote
 from tests.oracles import as_counter, word_counts_of_files
 
 pytestmark = pytest.mark.cluster
@@ -71,9 +72,27 @@ else:
 '''
 
 
+@pytest.fixture(scope="module", autouse=True)
+def remote(cluster):
+    """One client process of the cluster for the module's commands (tests.remote: a process per command cost
+    ~2.5 s each here, most of these tests' time)."""
+    global _REMOTE
+    _REMOTE = Remote(cluster.address, _env())
+    yield _REMOTE
+    _REMOTE.close()
+
+
+_REMOTE: Remote | None = None
+
+
 def _cli(*args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env())
+    """`paxflow ARGS`, run by the module's client process."""
+    return _REMOTE.cli(*args, timeout=timeout)
+
+
+def _script(code: str, *args: str, timeout=120):
+    """A Python snippet (`sys.argv[1:]` = args), run by the module's client process."""
+    return _REMOTE.script(code, *args, timeout=timeout)
 
 
 DUMP = '''
@@ -103,7 +122,7 @@ def _wait(address: str, job_id: str, timeout: float = 200):
     except subprocess.TimeoutExpired:
         report = f"paxflow wait did not return within {timeout} s"
     dump = subprocess.run([sys.executable, "-c", DUMP, address, job_id], capture_output=True, text=True,
-                          timeout=60, env=_env())
+                          timeout=60, env=_env())  # a process of its own: the module's one may be stuck
     raise AssertionError(f"{report}\n--- replicas:\n{dump.stdout}{dump.stderr[-3000:]}")
 
 
@@ -135,8 +154,7 @@ def test_removing_the_leaders_node_mid_job(cluster, tmp_path):
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"gamma{j % 19} delta{(i + j) % 6} Ünïcode{j % 4}\n")
 
     head = cluster.head_node.node_id
-    setup = subprocess.run([sys.executable, "-c", SETUP, cluster.address, head], capture_output=True, text=True,
-                           timeout=180, env=_env())
+    setup = _script(SETUP, cluster.address, head, timeout=180)
     assert setup.returncode == 0, setup.stderr
     leader = json.loads(setup.stdout.strip().splitlines()[-1])
     node = next(n for n in cluster.worker_nodes if n.node_id == leader["node"])
@@ -194,8 +212,7 @@ def test_removing_a_node_that_holds_a_store_mid_shuffle(cluster, tmp_path):
     node = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"eta{j % 23} theta{(i * j) % 9} Ωμ{j % 5}\n")
-    pinned = subprocess.run([sys.executable, "-c", PIN_STORE, cluster.address, node.node_id], capture_output=True,
-                            text=True, timeout=120, env=_env())
+    pinned = _script(PIN_STORE, cluster.address, node.node_id, timeout=120)
     assert pinned.returncode == 0, pinned.stderr
     assert pinned.stdout.strip().splitlines()[-1] == node.node_id
 
@@ -233,23 +250,20 @@ def test_a_store_process_killed_on_a_worker_node_comes_back_there_with_its_data(
     what it held, and the job ends with the fault-free output without re-running any finished map."""
     node = next(iter(cluster.worker_nodes)).node_id
     name = "paxflow-store-4"
-    pinned = subprocess.run([sys.executable, "-c", PIN_STORE, cluster.address, node, name], capture_output=True,
-                            text=True, timeout=120, env=_env())
+    pinned = _script(PIN_STORE, cluster.address, node, name, timeout=120)
     assert pinned.returncode == 0, pinned.stderr
     job, files = slow_job_and_corpus(tmp_path, lambda i, j: f"nu{j % 31} xi{(i * 3 + j) % 13} Ψψ{j % 4}\n")
     out = tmp_path / "out"
     job_id = _submit_and_wait(cluster.address, job, files, out, "--split-size", "12000", "--stores", "5",
                               "--partitions", "16", "--map-sleep", "0.05", "--reduce-sleep", "0.3")
-    killed = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "kill", name], capture_output=True,
-                            text=True, timeout=60, env=_env())
+    killed = _script(KILL_STORE, cluster.address, "kill", name, timeout=60)
     assert killed.returncode == 0, killed.stderr
 
     _wait(cluster.address, job_id)
     from framework.io import read_output
 
     assert as_counter(read_output(str(out))) == word_counts_of_files(files)
-    tasks = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "commands", job_id],
-                           capture_output=True, text=True, timeout=60, env=_env())
+    tasks = _script(KILL_STORE, cluster.address, "commands", job_id, timeout=60)
     assert tasks.returncode == 0, tasks.stderr
     maps = {t: v for t, v in json.loads(tasks.stdout.strip().splitlines()[-1]).items() if "m" in t.split("s", 1)[1]}
     assert all(v["launched"] == 1 and not v["resent"] for v in maps.values()), maps  # no map ran again
@@ -300,8 +314,7 @@ def test_a_node_that_joins_mid_job_gets_a_store_the_later_maps_use(cluster, tmp_
     from framework.io import read_output
 
     assert as_counter(read_output(str(out))) == word_counts_of_files(files)
-    tasks = subprocess.run([sys.executable, "-c", KILL_STORE, cluster.address, "commands", job_id],
-                           capture_output=True, text=True, timeout=60, env=_env())
+    tasks = _script(KILL_STORE, cluster.address, "commands", job_id, timeout=60)
     assert tasks.returncode == 0, tasks.stderr
     later = [t for t, v in json.loads(tasks.stdout.strip().splitlines()[-1]).items()
              if "m" in t.split("s", 1)[1] and v["ring"]]
