@@ -1,12 +1,14 @@
 """Paxflow's input and output: path expansion, splits, input formats and the atomic output commit.
 
 Modules: `paths` (local paths and pyarrow.fs URIs, globs, directories), `splits` (`Split`), `lines` (byte-range line
-reading shared by Text and JsonLines), `formats` (the `InputFormat` base and registry), `text`, `delimited` (Csv),
+reading shared by Text and JsonLines), `formats` (the `InputFormat` base and registry), `badrecords` (`BadRecords`,
+the opt-in skipping of malformed records), `text`, `delimited` (Csv),
 `jsonl`, `parquet`, `auto` (per-file choice by extension), `normalize` (view types -> plain types) and `output`
 (write parts, commit, abort, read back). Everything here is pure Python + Arrow: no Ray.
 """
 
 from framework.io.auto import Auto, format_for_path
+from framework.io.badrecords import BadRecords
 from framework.io.delimited import Csv
 from framework.io.formats import InputFormat, by_name, format_from_dict
 from framework.io.jsonl import JsonLines
@@ -19,6 +21,7 @@ from framework.io.text import Text
 
 __all__ = [
     "Auto",
+    "BadRecords",
     "Csv",
     "FileEntry",
     "InputFormat",

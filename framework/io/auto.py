@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from framework.io.badrecords import BadRecords
 from framework.io.delimited import Csv
 from framework.io.formats import InputFormat
 from framework.io.jsonl import JsonLines
@@ -52,8 +53,8 @@ class Auto(InputFormat, name="auto"):
         splits = [s for fmt, group in groups.items() for s in fmt.plan(group, target_bytes)]
         return sorted(splits, key=lambda s: (s.path, s.start, s.row_groups))
 
-    def read(self, split: Split) -> Iterator[pa.RecordBatch]:
-        return format_for_path(split.path).read(split)
+    def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
+        return format_for_path(split.path).read(split, bad)
 
     def split_schema(self, split: Split) -> pa.Schema | None:
         return format_for_path(split.path).split_schema(split)

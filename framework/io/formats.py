@@ -3,7 +3,8 @@
 A job declares its input as a format object (`input = Text()`, `inputs = {"left": Parquet()}`); the master calls
 `splits()` once, up front, and workers call `read()` on each split. Formats are small frozen dataclasses whose
 `to_dict()` is JSON-safe, so they can travel in the job log and be rebuilt with `format_from_dict`; the CLI builds
-them with `by_name("csv", delimiter=";")`.
+them with `by_name("csv", delimiter=";")`. `read(split, bad)` with a `BadRecords` skips malformed records instead of
+raising on the first one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from framework.errors import UsageError
+from framework.io.badrecords import BadRecords
 from framework.io.paths import FileEntry, expand_paths
 from framework.io.splits import Split
 
@@ -44,8 +46,11 @@ class InputFormat:
         """Cut already expanded files into splits (what `splits` does after expanding the paths)."""
         raise NotImplementedError
 
-    def read(self, split: Split) -> Iterator[pa.RecordBatch]:
-        """The split's rows as record batches (plain Arrow types, no view types)."""
+    def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
+        """The split's rows as record batches (plain Arrow types, no view types).
+
+        Without `bad` a malformed record raises InputError; with it, malformed records are skipped, each reported
+        to `bad.skip` (which raises once more than `bad.limit` are skipped), and the good rows are returned."""
         raise NotImplementedError
 
     def output_schema(self) -> pa.Schema | None:

@@ -1,19 +1,40 @@
-"""`JsonLines`: newline-delimited JSON objects read with pyarrow.json, split by byte ranges like Text."""
+"""`JsonLines`: newline-delimited JSON objects read with pyarrow.json, split by byte ranges like Text.
+
+Skip mode (`read(split, bad)`): a block is parsed once, as in strict mode; only a block that fails goes to
+`_skip_bad_lines`. That blanks the block's invalid UTF-8 lines (a whitespace line is no row, and blanking keeps every
+byte and line number where it was), then finds the lines that do not parse with `badrecords.find_bad`: runs of
+lines parsed as zero-copy slices, pyarrow's "in row N" (checked) naming the failing line, else bisection; that is a
+few parses per bad line, never a Python loop over good lines. The bad lines are blanked and the block parsed once
+more. Without a schema that last parse can still fail on a value whose type conflicts with earlier lines' (a line
+that parses alone but not after the others): the first such line is found the same way and blanked too.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
 from framework.errors import InputError
+from framework.io.badrecords import BadRecords, find_bad, first_bad
 from framework.io.formats import InputFormat, schema_from_option, schema_to_text
-from framework.io.lines import byte_range_splits, count_newlines_before, ensure_utf8, iter_line_blocks
+from framework.io.lines import (
+    LineCounter,
+    byte_range_splits,
+    count_newlines_before,
+    ensure_utf8,
+    invalid_utf8_lines,
+    is_utf8,
+    iter_line_blocks,
+    newline_positions,
+)
 from framework.io.normalize import normalize_schema, normalize_types
 from framework.io.paths import FileEntry
 from framework.io.splits import Split
@@ -24,7 +45,9 @@ _ROW = re.compile(r"\s*in row (\d+)\s*$")
 @dataclass(frozen=True)
 class JsonLines(InputFormat, name="jsonl", aliases=("json", "ndjson")):
     """One JSON object per line. Without a `schema` each block's types are inferred (pass one for stable types
-    across splits); with one, other fields are ignored. Blank lines are skipped."""
+    across splits); with one, other fields are ignored. Blank lines are skipped. Read with a `BadRecords`, a line
+    that is not UTF-8, not a JSON object, or (with a schema) holds a value that does not convert is skipped and
+    reported with its file line instead."""
 
     schema: Any = None  # a pa.Schema, or a mapping of column name to type; see formats.schema_from_option
 
@@ -40,21 +63,199 @@ class JsonLines(InputFormat, name="jsonl", aliases=("json", "ndjson")):
     def plan(self, files: Sequence[FileEntry], target_bytes: int) -> list[Split]:
         return byte_range_splits(files, target_bytes)
 
-    def read(self, split: Split) -> Iterator[pa.RecordBatch]:
+    def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
         if self.schema is not None:
             parse_options = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="ignore")
         else:
             parse_options = pajson.ParseOptions()
-        for offset, block in iter_line_blocks(split):
-            block = ensure_utf8(block, split.path, offset, hint="JSON text must be UTF-8")
-            read_options = pajson.ReadOptions(use_threads=False, block_size=max(len(block), 1 << 16))
-            try:
-                table = pajson.read_json(pa.BufferReader(block), read_options, parse_options)
-            except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-                raise _locate(split, offset, block, str(e)) from None
-            for batch in normalize_types(table).to_batches():
-                if batch.num_rows:
-                    yield batch
+        lines = LineCounter(split) if bad is not None else None
+        try:
+            for offset, block in iter_line_blocks(split):
+                if bad is None:
+                    block = ensure_utf8(block, split.path, offset, hint="JSON text must be UTF-8")
+                    try:
+                        table = _parse(block, parse_options)
+                    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+                        raise _locate(split, offset, block, str(e)) from None
+                else:
+                    assert lines is not None
+                    table, error = None, None
+                    if is_utf8(block):
+                        try:
+                            table = _parse(block, parse_options)
+                        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+                            error = str(e)
+                    if table is None:
+                        table = _skip_bad_lines(split, offset, block, parse_options, bad, lines, error)
+                for batch in normalize_types(table).to_batches():
+                    if batch.num_rows:
+                        yield batch
+        finally:
+            if lines is not None:
+                lines.close()
+
+
+_WS = np.zeros(256, bool)  # JSON whitespace (a line of only these is no row), as a lookup table by byte
+_WS[[9, 10, 13, 32]] = True
+
+
+def _parse(buf: pa.Buffer, parse_options: pajson.ParseOptions) -> pa.Table:
+    """pyarrow.json over `buf`, as one block.
+
+    pyarrow (up to 26 at least) crashes the process when the first value of its input is `null` (a null line
+    anywhere else is a row of nulls); such input is parsed behind an empty object line, which is dropped again,
+    and row numbers in an error are those of `buf`.
+    """
+    read_options = pajson.ReadOptions(use_threads=False, block_size=max(len(buf), 1 << 16))
+    if not _leads_with_null(buf):
+        return pajson.read_json(pa.BufferReader(buf), read_options, parse_options)
+    padded = pa.py_buffer(b"{}\n" + buf.to_pybytes())
+    read_options = pajson.ReadOptions(use_threads=False, block_size=max(len(padded), 1 << 16))
+    try:
+        table = pajson.read_json(pa.BufferReader(padded), read_options, parse_options)
+    except pa.ArrowInvalid as e:
+        message = str(e)
+        m = _ROW.search(message)
+        if m and int(m.group(1)) > 0:
+            message = f"{message[: m.start()]} in row {int(m.group(1)) - 1}"
+        raise pa.ArrowInvalid(message) from None
+    return table.slice(1)
+
+
+def _leads_with_null(buf: pa.Buffer) -> bool:
+    """Whether the first non-whitespace bytes of `buf` are `null` (looks at as few bytes as it can)."""
+    lo, width = 0, 256
+    while lo < len(buf):
+        head = buf[lo : lo + width].to_pybytes()
+        rest = head.lstrip(b" \t\r\n")
+        if rest:
+            start = lo + len(head) - len(rest)
+            return buf[start : start + 4].to_pybytes() == b"null"
+        lo, width = lo + width, width * 16
+    return False
+
+
+def _skip_bad_lines(
+    split: Split,
+    offset: int,
+    block: pa.Buffer,
+    parse_options: pajson.ParseOptions,
+    bad: BadRecords,
+    lines: LineCounter,
+    error: str | None,
+) -> pa.Table:
+    """The good rows of a block that is not valid UTF-8 or does not parse (`error`: the parse error, when it is
+    UTF-8), its bad lines reported to `bad` in file order (the slow path; see the module docstring).
+
+    No more lines are looked for than can still be skipped: once `bad.room` bad lines are known, everything before
+    the last of them has been examined (so the one that ends the job is the first in file order past the limit),
+    and nothing after it is parsed."""
+    a = np.frombuffer(block, np.uint8)
+    n = len(a)
+    newlines = newline_positions(block)
+    starts = np.concatenate(([0], newlines + 1))
+    if starts[-1] == n:  # no line after a final newline
+        starts = starts[:-1]
+    bounds = np.append(starts, n).tolist()  # line i is [bounds[i], bounds[i + 1])
+    nlines = len(bounds) - 1
+    room = bad.room
+    found: dict[int, tuple[str, int | None]] = {}  # line index in the block -> (reason, absolute offset or None)
+    data = a.copy()  # the block with its bad lines blanked
+
+    def blank(i: int) -> None:
+        lo, hi = bounds[i], bounds[i + 1]
+        data[lo:hi] = 32
+        if a[hi - 1] == 10:
+            data[hi - 1] = 10
+
+    def attempt(lo: int, hi: int) -> tuple[pa.Table | None, str | None]:
+        """Lines [lo, hi) (bad lines blanked) parsed, or their parse error."""
+        try:
+            return _parse(pa.py_buffer(data[bounds[lo] : bounds[hi]]), parse_options), None
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            return None, str(e)
+
+    def failure(lo: int, hi: int) -> str | None:
+        return attempt(lo, hi)[1]
+
+    # 1. Lines that are not UTF-8: Python's decoder from one bad byte to the next; they are blanked.
+    utf8 = [] if error is not None else invalid_utf8_lines(block, newlines, most=room)
+    for b in utf8:
+        found[b.index] = (b.reason, offset + b.pos)
+        blank(b.index)
+    horizon = utf8[-1].index + 1 if len(utf8) >= room else nlines  # past the limit after that line
+    utf8_at = [b.index for b in utf8]
+    blank_line = _blank_lines(data, bounds)
+    solid = [np.flatnonzero(~blank_line)]  # the non-blank lines (pyarrow's rows), redone when lines are blanked
+
+    def hint(lo: int, message: str) -> int | None:
+        """The line of pyarrow's "in row N" for a parse of lines from lo."""
+        m = _ROW.search(" ".join(message.split()))
+        if not m:
+            return None
+        rows = solid[0]
+        k = int(np.searchsorted(rows, lo)) + int(m.group(1))
+        return int(rows[k]) if k < len(rows) else None
+
+    def blank_bad(i: int) -> None:
+        blank(i)
+        blank_line[i] = True
+
+    # 2. Lines that do not parse alone, left to right (pyarrow's row hints, checked; else bisection).
+    if horizon:
+        bad_lines, _ = find_bad(
+            horizon,
+            failure,
+            hint,
+            error=error if horizon == nlines else None,
+            context=True,
+            enough=lambda row, count: count + bisect_left(utf8_at, row) >= room,
+        )
+        for i, message in bad_lines:
+            found[i] = (_reason(message), None)
+            blank_bad(i)
+        solid[0] = np.flatnonzero(~blank_line)
+
+    # 3. The block (up to the line that ends the job, if one is known) parsed once more. Every line left parses
+    # alone, so a failure now is a value whose type conflicts with earlier lines': the first line at which the
+    # lines from the block's start stop parsing is bad.
+    table = None
+    while True:
+        tipping = sorted(found)[room - 1] if len(found) >= room else None
+        end = nlines if tipping is None else tipping
+        if end == 0:
+            break
+        parsed, message = attempt(0, end)
+        if message is None:
+            table = parsed if tipping is None else None
+            break
+        i, _, message = first_bad(0, end, message, failure, hint, context=True)
+        found[i] = (_reason(message), None)
+        blank_bad(i)
+        solid[0] = np.flatnonzero(~blank_line)
+    if found:
+        before = lines.at(offset, len(newlines), n)
+        for i in sorted(found):
+            reason, at = found[i]
+            bad.skip(split.path, reason, line=before + i + 1, offset=at)
+    if table is None:  # only when the limit ended the job above
+        raise InputError(split.path, "more bad records than the limit allows")
+    return table
+
+
+def _blank_lines(data: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """Which lines of `data` are whitespace only (vectorised; every line has at least one byte)."""
+    if len(bounds) < 2:
+        return np.zeros(0, bool)
+    return ~np.logical_or.reduceat(~_WS[data], np.asarray(bounds[:-1], np.int64))
+
+
+def _reason(message: str) -> str:
+    message = " ".join(message.split())
+    m = _ROW.search(message)
+    if m:
+        message = message[: m.start()]
+    return "malformed JSON: " + message.removeprefix("JSON parse error: ")
 
 
 def _locate(split: Split, offset: int, block: pa.Buffer, message: str) -> InputError:

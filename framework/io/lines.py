@@ -9,18 +9,26 @@ read whole by one split.
 Nothing here loops over lines in Python on the fast path: newlines are found by Arrow's `split_pattern`, UTF-8 is
 validated once per block by a cast, and Python's decoder only runs on the error path (to find the bad byte) or to
 replace bad bytes when asked.
+
+Skip mode (a `BadRecords` given): a block that fails the cast is scanned by Python's UTF-8 decoder in windows, from
+one bad byte to the next, so the work is one pass over the block plus one short decode per bad line (no Python loop
+over the good lines); the bad lines are dropped (Text) or blanked (JsonLines). `LineCounter` gives their line
+numbers, reading a split's file head at most once.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from framework.errors import InputError
+from framework.io.badrecords import BadRecords
 from framework.io.paths import FileEntry, compression_of, resolve, read_error
 from framework.io.splits import Split
 
@@ -156,25 +164,115 @@ def _one_value(buf: pa.Buffer) -> pa.Array:
     return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buf])
 
 
-def ensure_utf8(buf: pa.Buffer, path: str, offset: int, *, errors: str = "strict", hint: str = "") -> pa.Buffer:
-    """`buf` if it is valid UTF-8; else, with errors="replace", a copy with bad bytes replaced by U+FFFD; else
-    InputError naming the absolute offset of the first bad byte."""
+def is_utf8(buf: pa.Buffer) -> bool:
+    """Whether `buf` is valid UTF-8 (one Arrow cast, no copy)."""
     try:
         _one_value(buf).cast(pa.large_string())
-        return buf
+        return True
     except pa.ArrowInvalid:
-        pass
-    raw = buf.to_pybytes()
+        return False
+
+
+def ensure_utf8(
+    buf: pa.Buffer,
+    path: str,
+    offset: int,
+    *,
+    errors: str = "strict",
+    hint: str = "",
+    bad: BadRecords | None = None,
+    lines: LineCounter | None = None,
+) -> pa.Buffer:
+    """`buf` if it is valid UTF-8; else, with errors="replace", a copy with bad bytes replaced by U+FFFD; else, with
+    `bad` (and the split's `lines` counter), a copy without the lines that hold invalid UTF-8, each reported to
+    `bad`; else InputError naming the absolute offset of the first bad byte."""
+    if is_utf8(buf):
+        return buf
     if errors == "replace":
         # Newlines are ASCII and never part of a bad sequence, so replacing over the whole block is the same as
         # replacing line by line.
-        return pa.py_buffer(raw.decode("utf-8", "replace").encode("utf-8"))
+        return pa.py_buffer(buf.to_pybytes().decode("utf-8", "replace").encode("utf-8"))
+    if bad is not None:
+        assert lines is not None, "skipping bad lines needs the split's LineCounter"
+        kept = _drop_invalid_lines(buf, path, offset, bad, lines)
+        if kept is not None:
+            return kept
+    raw = buf.to_pybytes()
     try:
         raw.decode("utf-8")
-        bad, detail = 0, ""
+        first, detail = 0, ""
     except UnicodeDecodeError as e:
-        bad, detail = e.start, f" ({e.reason}: byte 0x{raw[e.start]:02x})"
-    raise InputError(path, f"invalid UTF-8{detail}" + (f"; {hint}" if hint else ""), offset=offset + bad)
+        first, detail = e.start, f" ({e.reason}: byte 0x{raw[e.start]:02x})"
+    raise InputError(path, f"invalid UTF-8{detail}" + (f"; {hint}" if hint else ""), offset=offset + first)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a block that is not valid UTF-8: its index in the block (0-based), its bytes [start, end) in the
+    block (the newline included), the block position of its first bad byte, and the reason."""
+
+    index: int
+    start: int
+    end: int
+    pos: int
+    reason: str
+
+
+_DECODE_WINDOW = 64 << 10
+
+
+def newline_positions(buf: pa.Buffer) -> np.ndarray:
+    """Positions of the newlines in `buf` (numpy; the skip path's line index)."""
+    return np.flatnonzero(np.frombuffer(buf, np.uint8) == _NL)
+
+
+def invalid_utf8_lines(buf: pa.Buffer, newlines: np.ndarray, most: int | None = None) -> list[BadLine]:
+    """The lines of `buf` that hold invalid UTF-8, in order (at most `most` of them); `newlines` is
+    `newline_positions(buf)`.
+
+    Python's decoder runs over the block in windows of 64 KiB from one bad byte to the next: one pass over the
+    block in C and one short decode per bad line, never a Python loop over good lines. A bad sequence never spans a
+    newline (a newline is ASCII, never a continuation byte), so a line is bad exactly when the block's decode fails
+    inside it, and decoding goes on at the next line.
+    """
+    view = memoryview(buf).cast("B")  # a pa.Buffer's view is of signed chars
+    n, pos, out = len(view), 0, []
+    while pos < n and (most is None or len(out) < most):
+        stop = min(pos + _DECODE_WINDOW, n)
+        try:
+            _, used = codecs.utf_8_decode(view[pos:stop], "strict", stop == n)
+            pos += used
+            continue
+        except UnicodeDecodeError as e:
+            at, why = pos + e.start, e.reason
+        index = int(np.searchsorted(newlines, at))  # newlines before the bad byte
+        start = int(newlines[index - 1]) + 1 if index else 0
+        end = int(newlines[index]) + 1 if index < len(newlines) else n
+        reason = f"invalid UTF-8 ({why}: byte 0x{view[at]:02x})"
+        out.append(BadLine(index, start, end, at, reason))
+        pos = end
+    return out
+
+
+def _drop_invalid_lines(
+    buf: pa.Buffer, path: str, offset: int, bad: BadRecords, lines: LineCounter
+) -> pa.Buffer | None:
+    """`buf` without its invalid UTF-8 lines, each reported to `bad` with its file line; None if the decoder
+    finds nothing to drop (Arrow and Python disagree: the caller raises as in strict mode)."""
+    newlines = newline_positions(buf)
+    found = invalid_utf8_lines(buf, newlines, most=bad.room)
+    if not found:
+        return None
+    before = lines.at(offset, len(newlines), len(buf))
+    for b in found:
+        bad.skip(path, b.reason, line=before + b.index + 1, offset=offset + b.pos)
+    view, pieces, pos = memoryview(buf), [], 0
+    for b in found:
+        pieces.append(view[pos : b.start])
+        pos = b.end
+    pieces.append(view[pos:])
+    kept = pa.py_buffer(b"".join(pieces))
+    return kept if is_utf8(kept) else None
 
 
 def lines_array(buf: pa.Buffer) -> pa.Array:
@@ -218,3 +316,74 @@ def count_newlines_before(split: Split, offset: int) -> int:
             count += chunk.count(b"\n")
             pos += len(chunk)
     return count
+
+
+class LineCounter:
+    """Newlines before an offset of one split's file, for the line numbers of skipped records (skip path only).
+
+    Counting is incremental: the first call reads the file from its start up to the offset (as
+    `count_newlines_before` does), a later call with a larger offset reads on from where the last one stopped, and
+    `at` steps over a block whose newlines the caller counted in memory. So however many of a split's blocks hold
+    bad records, the file head is read once. Compressed files are read through a second decompressing stream.
+    """
+
+    def __init__(self, split: Split):
+        self._path = split.path
+        self._codec = compression_of(split.path)
+        self._pos = 0  # newlines before _pos are known: _count
+        self._count = 0
+        self._file: pa.NativeFile | None = None
+        self._file_pos = 0  # where a compressed stream stands
+
+    def before(self, offset: int) -> int:
+        """Number of newlines in the file before `offset`."""
+        if offset < self._pos:
+            self.close()
+            self._pos = self._count = 0
+        if offset > self._pos:
+            try:
+                self._count += self._count_range(self._pos, offset)
+            except OSError as e:
+                raise read_error(self._path, e) from None
+            self._pos = offset
+        return self._count
+
+    def at(self, offset: int, newlines: int, length: int) -> int:
+        """Newlines before `offset`, where a block of `length` bytes holding `newlines` newlines starts; the counter
+        then stands after that block without reading it."""
+        before = self.before(offset)
+        self._pos, self._count = offset + length, before + newlines
+        return before
+
+    def _count_range(self, lo: int, hi: int) -> int:
+        fs, inner = resolve(self._path)
+        count = 0
+        if not self._codec:
+            if self._file is None:
+                self._file = fs.open_input_file(inner)
+            while lo < hi:
+                chunk = self._file.read_at(min(BLOCK_BYTES, hi - lo), lo)
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                lo += len(chunk)
+            return count
+        if self._file is None or self._file_pos > lo:
+            self.close()
+            self._file = fs.open_input_stream(inner, compression=self._codec)
+            self._file_pos = 0
+        while self._file_pos < hi:
+            chunk = self._file.read(min(BLOCK_BYTES, hi - self._file_pos))
+            if not chunk:
+                break
+            skip = max(0, lo - self._file_pos)
+            if skip < len(chunk):
+                count += chunk.count(b"\n", skip)
+            self._file_pos += len(chunk)
+        return count
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._file_pos = 0

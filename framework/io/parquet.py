@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from framework.errors import InputError, UsageError
+from framework.io.badrecords import BadRecords
 from framework.io.formats import InputFormat
 from framework.io.normalize import normalize_schema, normalize_type, normalize_types
 from framework.io.paths import FileEntry, resolve, read_error
@@ -47,7 +48,8 @@ class Parquet(InputFormat, name="parquet", aliases=("pq",)):
             out.extend(_group_row_groups(f.path, meta, target_bytes))
         return out
 
-    def read(self, split: Split) -> Iterator[pa.RecordBatch]:
+    def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
+        # `bad` is accepted and unused: Parquet has no malformed records to skip (a damaged file is an InputError).
         fs, inner = resolve(split.path)
         try:
             with fs.open_input_file(inner) as f:
