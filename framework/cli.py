@@ -51,6 +51,11 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
     parser.add_argument("--masters", type=int, choices=[1, 3, 5],
                         help="replicas in the Paxos master group (default 3; used when the group is created)")
     parser.add_argument("--max-attempts", type=int, default=3, help="attempts per task before the job fails")
+    parser.add_argument("--skip-bad-records", type=int, metavar="N",
+                        help="skip up to N malformed input records in all (non-UTF-8 text lines, CSV rows with the "
+                             "wrong field count or an unparsable value, JSON lines that do not parse), counted in "
+                             "`skipped_records` and listed in the summary; default: the job's skip_bad_records, "
+                             "else 0 (the first one fails the job)")
     parser.add_argument("--job-id", help="job id (submitting the same id twice runs the job once)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     parser.add_argument("--detach", action="store_true",
@@ -149,7 +154,7 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
                      split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory,
                      durable_stores=not ns.volatile_stores, masters=ns.masters, max_attempts=ns.max_attempts,
                      job_id=ns.job_id, on_progress=progress.update, on_step=progress.step, chaos=ns.chaos,
-                     chaos_seed=ns.chaos_seed, detach=ns.detach)
+                     chaos_seed=ns.chaos_seed, detach=ns.detach, skip_bad_records=ns.skip_bad_records)
     finally:
         progress.close()
     summary = result.summary()
@@ -213,6 +218,10 @@ def _print_summary(s: dict) -> None:
           f"{s['input_bytes'] / 1e6:,.1f} MB in{rate}, {s['output_rows']:,} rows out -> {s['output']}")
     if s["counters"]:
         print("counters: " + ", ".join(f"{k}={v:,}" for k, v in sorted(s["counters"].items())))
+    if s.get("skipped_records"):
+        from framework.jobctl import print_skipped
+
+        print_skipped(s["counters"], s["skipped_records"])
     for change in s.get("leader_changes", []):
         print(f"master leader changed at +{change['t']:.2f} s: replica {change['old']} -> {change['new']}")
 
@@ -301,9 +310,10 @@ def _main(argv: Sequence[str]) -> int:
     argv = list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: paxflow run JOB [INPUT ...] [options]   (paxflow run --help for the options)\n"
-              "       paxflow up [--address ADDR] [--masters N] [--stores M] [--store-memory SIZE] [--cpus N]\n"
-              "                                                (a service that stays up: later runs use it)\n"
-              "       paxflow down [--address ADDR]             (stop what paxflow up started)\n"
+              "       paxflow up [--name NAME] [--address ADDR] [--masters N] [--stores M] [--store-memory SIZE] [--cpus N]\n"
+              "                                                (a service that stays up: later runs use it; started\n"
+              "                                                again, it resumes the jobs that were running)\n"
+              "       paxflow down [--forget] [--address ADDR]  (stop what paxflow up started; --forget: its state too)\n"
               "       paxflow status [JOB] [--json] [--address ADDR]\n"
               "       paxflow wait JOB [--address ADDR]\n"
               "       paxflow cancel JOB [--address ADDR]\n"

@@ -37,6 +37,7 @@ class RunResult:
     wall_s: float = 0.0
     startup_s: float = 0.0
     counters: dict = field(default_factory=dict)
+    skipped_records: list = field(default_factory=list)  # the first 10 skipped, "file:line: reason"
     tasks: int = 0
     temporary_output: bool = False
     leader_changes: list = field(default_factory=list)
@@ -62,6 +63,7 @@ class RunResult:
             "output_rows": self.output_rows,
             "tasks": self.tasks,
             "counters": self.counters,
+            "skipped_records": self.skipped_records,
             "leader_changes": self.leader_changes,
             "faults": self.faults,
             "abandoned_attempts": self.abandoned,
@@ -118,8 +120,10 @@ def plan_job(
     split_size: int | None = None,
     max_attempts: int = 3,
     job_id: str | None = None,
+    skip_bad_records: int | None = None,
 ) -> tuple[str, dict]:
-    """Check everything and plan the job; returns (job id, the spec the master runs). Raises UsageError."""
+    """Check everything and plan the job; returns (job id, the spec the master runs). Raises UsageError.
+    `skip_bad_records`: malformed input records the job may skip in all (None: the job's own setting)."""
     cls = resolve_job(job)
     if isinstance(args, (list, tuple)):
         args = cls.parse_args(args)
@@ -158,11 +162,20 @@ def plan_job(
         "plan": plan.to_dict(),
         "output": {"path": output, "format": fmt, "overwrite": overwrite, "created": created, "temporary": temporary},
         "max_attempts": max_attempts,
+        "skip_bad_records": _skip_limit(cls, skip_bad_records),
         # each input file's (size, mtime) as planned: a map task that finds another version refuses to read it,
         # so a job resumed after its inputs changed fails rather than mix two versions
         "input_files": {f.path: [f.size, f.mtime_ns] for entries in files.values() for f in entries},
     }
     return job_id, spec
+
+
+def _skip_limit(cls: type[Job], given: int | None) -> int:
+    limit = getattr(cls, "skip_bad_records", 0) if given is None else given
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        what = "--skip-bad-records" if given is not None else f"{cls.__name__}.skip_bad_records"
+        raise UsageError(f"{what} must be a whole number >= 0, not {limit!r}")
+    return limit
 
 
 def _results_dir() -> str:
@@ -197,6 +210,7 @@ def run(
     chaos: Sequence[str] = (),
     chaos_seed: int = 0,
     detach: bool = False,
+    skip_bad_records: int | None = None,
 ) -> RunResult:
     """Run a job to the end and return its result; raises UsageError (bad input) or JobFailed.
 
@@ -214,13 +228,14 @@ def run(
         raise UsageError("--chaos and --detach need the Ray executor (there is no master group inline)")
     if executor == "inline":
         job_id, spec = plan_job(job, inputs, output, args=args, fmt=fmt, overwrite=overwrite, cpus=os.cpu_count() or 1,
-                                partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id)
+                                partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id,
+                                skip_bad_records=skip_bad_records)
         return _run_inline(job_id, spec)
     if executor != "ray":
         raise UsageError(f"unknown executor {executor!r}: choose ray or inline")
     cls = resolve_job(job)
     plan_args = dict(args=args, fmt=fmt, overwrite=overwrite, partitions=partitions, split_size=split_size,
-                     max_attempts=max_attempts, job_id=job_id)
+                     max_attempts=max_attempts, job_id=job_id, skip_bad_records=skip_bad_records)
     place = _connect(address, lambda cpus: plan_job(cls, inputs, output, cpus=cpus, **plan_args), on_step,
                      detach, masters)
     job_id, spec = place.planned
@@ -392,6 +407,7 @@ def _result(job_id: str, spec: dict, progress: dict, outputs: list, wall: float,
         wall_s=wall,
         startup_s=startup,
         counters=progress.get("counters", {}),
+        skipped_records=progress.get("skipped", []),
         tasks=plan_tasks,
         temporary_output=spec["output"].get("temporary", False),
     )

@@ -123,6 +123,10 @@ class Job:
     partitions: int | None = None
     #: how `paxflow run` without -o orders the rows it previews, e.g. [("count", "descending")]
     preview_order: Sequence[tuple[str, str]] = ()
+    #: malformed input records (a line not UTF-8, a CSV row with the wrong field count or an unparsable value, a
+    #: JSON line that does not parse) the job may skip in all, counted in the counter `skipped_records`; past it
+    #: the job fails naming the record. 0: fail on the first one. `paxflow run --skip-bad-records N` overrides it.
+    skip_bad_records: int = 0
 
     def __init__(self, args: Mapping[str, Any] | argparse.Namespace | None = None):
         values = self._defaults()

@@ -188,7 +188,7 @@ def store_stats() -> list[dict]:
 
 def _brief(job: dict) -> dict:
     keys = ("job_id", "status", "stage", "stages", "stage_name", "phase", "tasks_done", "tasks_total", "all_done",
-            "all_total", "output_rows", "counters", "error", "outputs")
+            "all_total", "output_rows", "counters", "skipped", "error", "outputs")
     return {k: job.get(k) for k in keys}
 
 
@@ -201,3 +201,14 @@ def _print_jobs(jobs: list[dict], as_json: bool) -> None:
         print(f"{job['job_id']}: {job['status']}, stage {job['stage'] + 1}/{job['stages']} ({job['stage_name']}, "
               f"{job['phase']}) tasks {job['tasks_done']}/{job['tasks_total']}, all {job['all_done']}/{job['all_total']}"
               + (f", error: {job['error']}" if job.get("error") else ""))
+        print_skipped(job.get("counters") or {}, job.get("skipped") or [], "  ")
+
+
+def print_skipped(counters: dict, records: list[str], indent: str = "") -> None:
+    """The bad records a job skipped: how many, and the first ones ("file:line: reason")."""
+    if not records:
+        return
+    total = counters.get("skipped_records", len(records))
+    print(f"{indent}skipped {total:,} bad record(s)" + (f", the first {len(records)}:" if total > len(records) else ":"))
+    for record in records:
+        print(f"{indent}  {record}")

@@ -31,6 +31,7 @@ def task_args(job: JobState, task_id: str, attempt: int) -> dict:
                     only=list(rec.redo) if rec.done else None)
         if task.split is not None:  # the file's version the job was planned on (attempt.check_unchanged)
             args["planned"] = (job.spec.get("input_files") or {}).get(task.split["path"])
+            args["skip_bad_records"] = job.skip_limit
         if task.source_partition is not None:
             source = int(task.input.split(":", 1)[1])
             args.update(source_stage=source, source_partition=task.source_partition,

@@ -17,6 +17,7 @@ import pyarrow as pa
 from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_error
 from framework.errors import InputError
 from framework.io import Split, write_part
+from framework.io.badrecords import BadRecords
 from framework.io.paths import file_version
 from framework.loader import context_for
 from framework.plan import is_reduce, output_dataset, shuffle_dataset
@@ -53,10 +54,12 @@ def run_attempt(spec: Mapping, args: Mapping, fetch: Fetch, put: Put) -> dict:
 def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
     batches: Iterator[pa.RecordBatch | pa.Table]
     bytes_in = 0
+    bad = None
     if args.get("split") is not None:
         split = Split.from_dict(args["split"])
         check_unchanged(split.path, args.get("planned"))
-        batches = _at_least_one_batch(ctx.formats[args["input"]], split)
+        bad = BadRecords(args["skip_bad_records"]) if args.get("skip_bad_records") else None
+        batches = _at_least_one_batch(ctx.formats[args["input"]], split, bad)
         bytes_in = split.size
     else:
         pieces = fetch(output_dataset(args["source_stage"]), args["source_partition"], args["source_partitions"],
@@ -73,6 +76,10 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
          if only is None or p in only],
     )
     out.result["bytes_in"] = bytes_in
+    if bad is not None and bad.count:  # counted once: only the committed attempt's result counts
+        out.result["counters"]["skipped_records"] = bad.count
+        out.result["skipped"] = bad.records
+        out.result["skipped_in"] = args["describe"]
     return out.result
 
 
@@ -92,11 +99,11 @@ def _when(mtime_ns: int | None) -> str:
     return "?" if mtime_ns is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime_ns / 1e9))
 
 
-def _at_least_one_batch(fmt, split: Split) -> Iterator[pa.RecordBatch]:
-    """The split's batches; an empty split still yields one empty batch, so map() reveals the output schema
-    (a join with an empty side still knows that side's columns)."""
+def _at_least_one_batch(fmt, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
+    """The split's batches (malformed records skipped into `bad` when given); an empty split still yields one
+    empty batch, so map() reveals the output schema (a join with an empty side still knows that side's columns)."""
     empty = True
-    for batch in fmt.read(split):
+    for batch in fmt.read(split, bad):
         empty = False
         yield batch
     if empty:

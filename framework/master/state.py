@@ -344,6 +344,39 @@ class JobState:
                     total[name] = total.get(name, 0) + n
         return total
 
+    @property
+    def skip_limit(self) -> int:
+        """How many malformed input records the job may skip in all (`--skip-bad-records`; 0: none)."""
+        return int(self.spec.get("skip_bad_records", 0) or 0)
+
+    def skipped_records(self, limit: int = 10) -> list[str]:
+        """The first `limit` records the committed map attempts skipped, as "file:line: reason", in task order."""
+        found: list[str] = []
+        for task_id, rec in self.tasks.items():
+            if rec.done and (rec.result or {}).get("skipped"):
+                found.extend(rec.result["skipped"][: limit - len(found)])
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _check_skip_limit(self, task_id: str) -> None:
+        """Fail the job once its committed attempts skipped more records than it may: each task stays within the
+        limit on its own, so only their sum can pass it. Names the record that did (the task's result keeps its
+        first skipped records; past those, which one of them it was)."""
+        total = self.counters().get("skipped_records", 0)
+        limit = self.skip_limit
+        if total <= limit:
+            return
+        result = self.tasks[task_id].result
+        before = total - result["counters"]["skipped_records"]
+        index = limit - before  # this task's record that took the total past the limit (0-based)
+        kept = result["skipped"]
+        tipping = kept[index] if index < len(kept) else f"bad record {index + 1} of {result.get('skipped_in', task_id)}"
+        self.status = FAILED
+        self.error = (f"{tipping} (bad record {limit + 1}: the job skips at most {limit}; {total} found by the "
+                      f"tasks done so far)")
+        self.usage_error = True
+
     def progress(self) -> dict:
         """What `paxflow status` and the progress display show."""
         stage = min(self.stage, len(self.plan.stages) - 1)
@@ -371,6 +404,7 @@ class JobState:
             "input_bytes": self.plan.input_bytes,
             "output_rows": out_rows if self.stage_complete(len(self.plan.stages) - 1) or self.status == COMMITTED else None,
             "counters": self.counters(),
+            "skipped": self.skipped_records() if self.skip_limit else [],
             "error": self.error,
         }
 
@@ -478,6 +512,8 @@ class MasterState:
         else:
             rec.done_attempt = cmd.attempt
             rec.result = cmd.result
+            if (cmd.result or {}).get("skipped"):
+                job._check_skip_limit(cmd.task_id)
         if job.dead_stores and not is_reduce(cmd.task_id):
             job._check_map_output(cmd.task_id)  # it may have written to a store that died meanwhile
 
