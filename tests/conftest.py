@@ -10,6 +10,20 @@ import pytest
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+#: modules whose tests start Ray processes of their own (through the CLI or a keeper), not via a fixture
+RAY_PROCESS_MODULES = {"test_cli", "test_cluster", "test_node_loss", "test_resume", "test_service"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that runs Ray goes to one xdist group, so they run one after another in one worker (one Ray
+    session, as starting Ray costs seconds and two Rays on two cores make each other's timings lie), while the
+    pure tests (Paxos, the simulators, io, the state machine) run beside them in the other worker."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if {"ray_session", "cluster"} & set(item.fixturenames) or module in RAY_PROCESS_MODULES:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def paxflow_cache(tmp_path_factory):
     """Results and sample corpora of this test session go to a temporary cache, not ~/.cache/paxflow."""
