@@ -83,6 +83,8 @@ def _status(group, ns: argparse.Namespace) -> int:
     import ray
 
     jobs = group.call_any("status", ns.job) if ns.job else group.call_any("status")
+    if ns.job and not jobs:  # a follower may not have applied the job's submission yet: the leader has
+        jobs = group.call_leader("status", ns.job)
     if ns.job and not jobs:
         raise UsageError(f"no job {ns.job}")
     jobs = [jobs] if isinstance(jobs, dict) else jobs

@@ -261,6 +261,8 @@ class GroupClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.call_any("wait", job_id, poll)
+            if not status:  # a follower that has not applied the job's submission yet: the leader has
+                status = self.call_leader("wait", job_id, poll)
             if on_progress is not None and status:
                 on_progress(status)
             if status.get("finished"):
