@@ -373,16 +373,25 @@ def test_jsonl_null_first_line_does_not_crash(tmp_path):
     assert lines_in(bad.records, str(tmp_path / "m.jsonl")) == [3]
 
 
-def test_jsonl_row_hints_that_do_not_match_lines(tmp_path):
-    """pyarrow counts values, not lines: a line of two objects moves its row numbers; the bad lines are still the
-    right ones (the hints are checked), and the rows are pyarrow's."""
-    data = b'{"a": 1} {"a": 2}\n{"a": 3}\n{"a": x}\n{"a": 4}\n[5]\n{"a": 6} {"a": 7}\n{bad\n'
+def test_jsonl_a_record_is_a_line(tmp_path):
+    """pyarrow reads values, not lines: a line of two objects, or an object over two lines, parses (and moves
+    pyarrow's row numbers). Skipping, each line is a record: those lines are bad too, the others still the right
+    ones (pyarrow's row hints are checked). Strict mode reads such a block as pyarrow does."""
+    data = b'{"a": 1} {"a": 2}\n{"a": 3}\n{"a": x}\n{"a": 4}\n[5]\n{"a": 6} {"a": 7}\n{bad\n{"a":\n8}\n{"a": 9}\n'
     path = tmp_path / "two.jsonl"
     path.write_bytes(data)
     for fmt in (JsonLines(), JsonLines(schema={"a": "int64"})):
         bad = BadRecords(10)
-        assert rows_of(fmt, Split(str(path)), bad) == [{"a": i} for i in (1, 2, 3, 4, 6, 7)]
-        assert lines_in(bad.records, str(path)) == [3, 5, 7]
+        assert rows_of(fmt, Split(str(path)), bad) == [{"a": i} for i in (3, 4, 9)]
+        assert lines_in(bad.records, str(path)) == [1, 3, 5, 6, 7, 8, 9]
+        assert bad.records[0].endswith("malformed JSON: not one JSON object per line")
+    # a block with no other fault
+    good = b'{"a": 1}\n{"a":\n2}\n\n  \n{"a": 3}\n'
+    (tmp_path / "pretty.jsonl").write_bytes(good)
+    assert rows_of(JsonLines(), Split(str(tmp_path / "pretty.jsonl")), None) == [{"a": 1}, {"a": 2}, {"a": 3}]
+    bad = BadRecords(10)
+    assert rows_of(JsonLines(), Split(str(tmp_path / "pretty.jsonl")), bad) == [{"a": 1}, {"a": 3}]
+    assert lines_in(bad.records, str(tmp_path / "pretty.jsonl")) == [2, 3]
 
 
 def test_jsonl_tiny_blocks_and_gzip(tmp_path, tiny_blocks):

@@ -1,12 +1,14 @@
 """`JsonLines`: newline-delimited JSON objects read with pyarrow.json, split by byte ranges like Text.
 
-Skip mode (`read(split, bad)`): a block is parsed once, as in strict mode; only a block that fails goes to
-`_skip_bad_lines`. That blanks the block's invalid UTF-8 lines (a whitespace line is no row, and blanking keeps every
-byte and line number where it was), then finds the lines that do not parse with `badrecords.find_bad`: runs of
-lines parsed as zero-copy slices, pyarrow's "in row N" (checked) naming the failing line, else bisection; that is a
-few parses per bad line, never a Python loop over good lines. The bad lines are blanked and the block parsed once
-more. Without a schema that last parse can still fail on a value whose type conflicts with earlier lines' (a line
-that parses alone but not after the others): the first such line is found the same way and blanked too.
+Skip mode (`read(split, bad)`): a block is parsed once, as in strict mode, and its rows checked against its
+newline count (pyarrow reads JSON values, not lines: an object over two lines or two objects on one line parse, but
+here a record is a line); only a block that fails either goes to `_skip_bad_lines`. That blanks the block's invalid
+UTF-8 lines (a whitespace line is no row, and blanking keeps every byte and line number where it was), then finds
+the lines that do not parse with `badrecords.find_bad`: runs of lines parsed as zero-copy slices, pyarrow's
+"in row N" (checked) naming the failing line, else bisection; that is a few parses per bad line, never a Python
+loop over good lines. The bad lines are blanked and the block parsed once more. Without a schema that last parse can
+still fail on a value whose type conflicts with earlier lines' (a line that parses alone but not after the others):
+the first such line is found the same way and blanked too.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ _ROW = re.compile(r"\s*in row (\d+)\s*$")
 class JsonLines(InputFormat, name="jsonl", aliases=("json", "ndjson")):
     """One JSON object per line. Without a `schema` each block's types are inferred (pass one for stable types
     across splits); with one, other fields are ignored. Blank lines are skipped. Read with a `BadRecords`, a line
-    that is not UTF-8, not a JSON object, or (with a schema) holds a value that does not convert is skipped and
-    reported with its file line instead."""
+    that is not UTF-8, not one JSON object, or holds a value that does not convert (to the schema's type, or without
+    one, to the type earlier lines of its block gave the field) is skipped and reported with its file line instead."""
 
     schema: Any = None  # a pa.Schema, or a mapping of column name to type; see formats.schema_from_option
 
@@ -79,14 +81,16 @@ class JsonLines(InputFormat, name="jsonl", aliases=("json", "ndjson")):
                         raise _locate(split, offset, block, str(e)) from None
                 else:
                     assert lines is not None
-                    table, error = None, None
-                    if is_utf8(block):
+                    table, error, utf8 = None, None, is_utf8(block)
+                    if utf8:
                         try:
                             table = _parse(block, parse_options)
                         except (pa.ArrowInvalid, UnicodeDecodeError) as e:
                             error = str(e)
+                        if table is not None and not _one_row_per_line(block, table.num_rows):
+                            table = None  # an object over two lines, or two on a line: each line is a record here
                     if table is None:
-                        table = _skip_bad_lines(split, offset, block, parse_options, bad, lines, error)
+                        table = _skip_bad_lines(split, offset, block, parse_options, bad, lines, utf8, error)
                 for batch in normalize_types(table).to_batches():
                     if batch.num_rows:
                         yield batch
@@ -119,7 +123,7 @@ def _parse(buf: pa.Buffer, parse_options: pajson.ParseOptions) -> pa.Table:
         if m and int(m.group(1)) > 0:
             message = f"{message[: m.start()]} in row {int(m.group(1)) - 1}"
         raise pa.ArrowInvalid(message) from None
-    return table.slice(1)
+    return table.slice(1, table.num_rows - 1)  # with a length: a table without columns ignores a bare offset
 
 
 def _leads_with_null(buf: pa.Buffer) -> bool:
@@ -142,10 +146,12 @@ def _skip_bad_lines(
     parse_options: pajson.ParseOptions,
     bad: BadRecords,
     lines: LineCounter,
+    utf8: bool,
     error: str | None,
 ) -> pa.Table:
-    """The good rows of a block that is not valid UTF-8 or does not parse (`error`: the parse error, when it is
-    UTF-8), its bad lines reported to `bad` in file order (the slow path; see the module docstring).
+    """The good rows of a block that is not valid UTF-8 (`utf8` False) or does not parse as one object per line
+    (`error`: pyarrow's parse error, if that is how), its bad lines reported to `bad` in file order (the slow path;
+    see the module docstring).
 
     No more lines are looked for than can still be skipped: once `bad.room` bad lines are known, everything before
     the last of them has been examined (so the one that ends the job is the first in file order past the limit),
@@ -161,6 +167,7 @@ def _skip_bad_lines(
     room = bad.room
     found: dict[int, tuple[str, int | None]] = {}  # line index in the block -> (reason, absolute offset or None)
     data = a.copy()  # the block with its bad lines blanked
+    solid = [np.zeros(0, np.int64)]  # the non-blank lines (pyarrow's rows), redone when lines are blanked
 
     def blank(i: int) -> None:
         lo, hi = bounds[i], bounds[i + 1]
@@ -169,24 +176,29 @@ def _skip_bad_lines(
             data[hi - 1] = 10
 
     def attempt(lo: int, hi: int) -> tuple[pa.Table | None, str | None]:
-        """Lines [lo, hi) (bad lines blanked) parsed, or their parse error."""
+        """Lines [lo, hi) (bad lines blanked) parsed, or their parse error. pyarrow reads JSON values, not lines
+        (an object may span lines, a line may hold two): here each non-blank line must be one row."""
         try:
-            return _parse(pa.py_buffer(data[bounds[lo] : bounds[hi]]), parse_options), None
+            table = _parse(pa.py_buffer(data[bounds[lo] : bounds[hi]]), parse_options)
         except (pa.ArrowInvalid, UnicodeDecodeError) as e:
             return None, str(e)
+        rows = solid[0]
+        if table.num_rows != int(np.searchsorted(rows, hi)) - int(np.searchsorted(rows, lo)):
+            return None, "not one JSON object per line"
+        return table, None
 
     def failure(lo: int, hi: int) -> str | None:
         return attempt(lo, hi)[1]
 
     # 1. Lines that are not UTF-8: Python's decoder from one bad byte to the next; they are blanked.
-    utf8 = [] if error is not None else invalid_utf8_lines(block, newlines, most=room)
-    for b in utf8:
+    not_utf8 = [] if utf8 else invalid_utf8_lines(block, newlines, most=room)
+    for b in not_utf8:
         found[b.index] = (b.reason, offset + b.pos)
         blank(b.index)
-    horizon = utf8[-1].index + 1 if len(utf8) >= room else nlines  # past the limit after that line
-    utf8_at = [b.index for b in utf8]
+    horizon = not_utf8[-1].index + 1 if len(not_utf8) >= room else nlines  # past the limit after that line
+    utf8_at = [b.index for b in not_utf8]
     blank_line = _blank_lines(data, bounds)
-    solid = [np.flatnonzero(~blank_line)]  # the non-blank lines (pyarrow's rows), redone when lines are blanked
+    solid[0] = np.flatnonzero(~blank_line)
 
     def hint(lo: int, message: str) -> int | None:
         """The line of pyarrow's "in row N" for a parse of lines from lo."""
@@ -241,6 +253,20 @@ def _skip_bad_lines(
     if table is None:  # only when the limit ended the job above
         raise InputError(split.path, "more bad records than the limit allows")
     return table
+
+
+def _one_row_per_line(block: pa.Buffer, rows: int) -> bool:
+    """Whether a block that parsed into `rows` rows has exactly one per non-blank line (a newline count; the blank
+    lines are looked for only when the counts differ). A line of two values and an object over two lines in the
+    same block would cancel out: that is not told apart."""
+    a = np.frombuffer(block, np.uint8)
+    lines = int(np.count_nonzero(a == 10)) + (1 if len(a) and a[-1] != 10 else 0)
+    if rows >= lines:
+        return rows == lines
+    starts = np.concatenate(([0], np.flatnonzero(a == 10) + 1))
+    if starts[-1] == len(a):
+        starts = starts[:-1]
+    return rows == lines - int(np.count_nonzero(_blank_lines(a, [*starts.tolist(), len(a)])))
 
 
 def _blank_lines(data: np.ndarray, bounds: list[int]) -> np.ndarray:
