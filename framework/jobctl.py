@@ -82,9 +82,7 @@ def _main(command: str, argv: Sequence[str]) -> int:
 def _status(group, ns: argparse.Namespace) -> int:
     import ray
 
-    jobs = group.call_any("status", ns.job) if ns.job else group.call_any("status")
-    if ns.job and not jobs:  # a follower may not have applied the job's submission yet: the leader has
-        jobs = group.call_leader("status", ns.job)
+    jobs = group.call_job("status", ns.job) if ns.job else group.call_any("status")
     if ns.job and not jobs:
         raise UsageError(f"no job {ns.job}")
     jobs = [jobs] if isinstance(jobs, dict) else jobs

@@ -78,7 +78,7 @@ def leader_index(group) -> int:
 def wait_until(group, job_id, predicate, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = group.call_any("status", job_id)
+        status = group.call_job("status", job_id)
         if status and predicate(status):
             return status
         time.sleep(0.02)

@@ -106,7 +106,7 @@ def test_a_store_added_mid_job_takes_the_later_attempts(ray_session, job_file, c
 
     def wait_for(predicate):
         deadline = time.monotonic() + 60
-        while not predicate(group.call_any("status", job_id)):
+        while not predicate(group.call_job("status", job_id)):
             assert time.monotonic() < deadline
             time.sleep(0.05)
 
@@ -144,7 +144,7 @@ def test_scaling_down_mid_job_drains_the_store_then_stops_it(ray_session, job_fi
     spec["ring"] = HashRing(sorted(stores)).to_dict()
     assert group.call_leader("submit", job_id, spec) == {"ok": True}
     deadline = time.monotonic() + 60
-    while group.call_any("status", job_id)["all_done"] < 2:
+    while group.call_job("status", job_id)["all_done"] < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
 

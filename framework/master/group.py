@@ -255,14 +255,20 @@ class GroupClient:
                 raise PaxflowError(f"no master replica answered within {timeout:.0f} s")
             time.sleep(0.05)
 
+    def call_job(self, method: str, job_id: str, *args: Any) -> dict:
+        """`status` or `wait` of one job: from any replica, or from the leader when the one asked has not heard of
+        the job (it may not have applied the submission yet); {} when there is no such job."""
+        answer = self.call_any(method, job_id, *args)
+        if isinstance(answer, dict) and (not answer or set(answer) == {"leader"}):
+            answer = self.call_leader(method, job_id, *args)
+        return answer
+
     def wait(self, job_id: str, on_progress: Callable[[dict], None] | None = None, poll: float = 0.25,
              timeout: float | None = None) -> dict:
         """Block until the job has ended (or `timeout` passed: PaxflowError); calls on_progress with each status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self.call_any("wait", job_id, poll)
-            if not status:  # a follower that has not applied the job's submission yet: the leader has
-                status = self.call_leader("wait", job_id, poll)
+            status = self.call_job("wait", job_id, poll)
             if on_progress is not None and status:
                 on_progress(status)
             if status.get("finished"):

@@ -220,8 +220,13 @@ class MasterReplica:
         """A job's progress (this replica's view, applied up to its commit index), or every job's."""
         self._ensure_started()
         if job_id is not None:
-            return self._describe(job_id) if job_id in self.state.jobs else {}
+            return self._describe(job_id) if job_id in self.state.jobs else self._unknown()
         return [self._describe(j) for j in self.state.jobs]
+
+    def _unknown(self) -> dict:
+        """The answer for a job this replica has not heard of: {} from the leader (there is no such job), else
+        a hint to ask the leader (this replica may not have applied its submission yet)."""
+        return {} if self.consensus.is_leader() else {"leader": self.consensus.leader_hint()}
 
     async def wait(self, job_id: str, timeout: float) -> dict:
         """The job's status once it has ended, or after `timeout` seconds."""
@@ -232,7 +237,7 @@ class MasterReplica:
             if job is not None and job.status in TERMINAL and job_id not in self.drivers.tasks:
                 break
             await asyncio.sleep(0.02)
-        return self._describe(job_id) if job_id in self.state.jobs else {}
+        return self._describe(job_id) if job_id in self.state.jobs else self._unknown()
 
     async def info(self) -> dict:
         """This replica: id, role, ballot, last applied slot, node; and the leader history."""
