@@ -15,6 +15,7 @@ late each tick fires (`loop_lag`), so a stall shows in `paxflow status` and the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -24,7 +25,7 @@ from collections import defaultdict
 from typing import Any, Callable, Protocol, Sequence
 
 from framework.master.state import Command, MasterState, command_from_dict, restore, snapshot
-from framework.paxos import Applied, Config, FileStorage, Replica
+from framework.paxos import Applied, Config, FileStorage, Replica, Storage
 from framework.paxos.codec import message_from_json, message_to_json
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,16 @@ class ConsensusNode:
     def __init__(self, replica_id: int, replica_ids: Sequence[int], wal_dir: str, transport: Transport, *,
                  fsync: bool = True, lost_disk: bool = False,
                  on_apply: Callable[[Command], None] | None = None,
-                 on_leading: Callable[[bool], None] | None = None) -> None:
+                 on_leading: Callable[[bool], None] | None = None,
+                 storage: Storage | None = None, rng: random.Random | None = None) -> None:
+        """`storage`: where the WAL goes (default: a FileStorage in `wal_dir`; the simulator passes a
+        MemoryStorage). `rng`: the election timers' randomness (default: seeded from uuid4; the simulator seeds it)."""
         self.id = replica_id
         self.ids = list(replica_ids)
         self.dir = wal_dir
         self.transport = transport
-        self.storage = FileStorage(wal_dir, fsync=fsync)
-        self.core = Replica(group_config(self.ids), replica_id, rng=random.Random(uuid.uuid4().int),
+        self.storage = storage if storage is not None else FileStorage(wal_dir, fsync=fsync)
+        self.core = Replica(group_config(self.ids), replica_id, rng=rng or random.Random(uuid.uuid4().int),
                             durable=self.storage.load(), lost_disk=lost_disk)
         self.state = MasterState()
         self.on_apply = on_apply or (lambda cmd: None)
@@ -158,6 +162,7 @@ class ConsensusNode:
                 asyncio.ensure_future(self.transport.send(dst, batch))
             if ready.restore is not None and ready.restore.value is not None:
                 self.state = restore(ready.restore.value)
+                self.snapshot_at = ready.restore.index  # (else the next drain compacts at the snapshot's own index)
             for entry in ready.committed:
                 for cmd in entry.command:
                     command = command_from_dict(cmd)
@@ -180,7 +185,9 @@ class ConsensusNode:
     def _compact_if_due(self) -> None:
         applied = self.core.last_applied()
         if applied - self.snapshot_at >= SNAPSHOT_EVERY and not self.core.has_ready():
-            self.core.compact(applied, snapshot(self.state))
+            # a copy: snapshot() shares lists the state goes on appending to (leaders, a job's dead stores and
+            # rings), and the core keeps this value to send to lagging peers long after
+            self.core.compact(applied, json.loads(json.dumps(snapshot(self.state))))
             self.snapshot_at = applied
 
     async def propose(self, commands: Sequence[Command]) -> None:
@@ -191,7 +198,9 @@ class ConsensusNode:
         key = (self.client_id, self.seq)
         fut = asyncio.get_running_loop().create_future()
         self.pending[key] = fut
-        self.core.propose(self.client_id, self.seq, [c.to_dict() for c in commands])
+        # as plain JSON (tuples made lists): a replica that reads the slot back from its WAL must hold the very
+        # value the others got from the leader, or the core sees two values chosen for one slot
+        self.core.propose(self.client_id, self.seq, [json.loads(json.dumps(c.to_dict())) for c in commands])
         self.drain()
         await fut
 

@@ -56,6 +56,9 @@ class Backend(Protocol):
     async def release(self, job_id: str) -> None:
         """Free the job's shuffle data."""
 
+    # Optional: an `output` attribute with `async commit(job, parts) -> paths` and `async abort(job)` takes the
+    # place of framework.io's commit_output / abort_output (the simulator models the output directory so).
+
 
 async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
     """Run a job to a terminal state (committed, failed or cancelled) and return that state."""
@@ -73,7 +76,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                 await propose([StageDone(job.job_id, job.stage)])
                 continue
             if job.stage >= len(job.plan.stages):
-                await _commit(job, propose)
+                await _commit(job, propose, getattr(backend, "output", None))
                 break
             await _launch(job, backend, propose, inflight, [], backoff)
             if not inflight:
@@ -110,7 +113,8 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
         # cancelled) leaves output and shuffle data to the next leader, which resumes the job.
         if job.status in TERMINAL:
             if job.status != COMMITTED:
-                await asyncio.to_thread(_abort, job)
+                output = getattr(backend, "output", None)
+                await (output.abort(job) if output is not None else asyncio.to_thread(_abort, job))
             await backend.release(job.job_id)
     return job
 
@@ -140,7 +144,7 @@ async def _fail(job: JobState, exhausted: tuple[str, tuple], propose: Propose) -
     await propose([JobFailed(job.job_id, f"{error}{tries}", details, usage=rec.usage)])
 
 
-async def _commit(job: JobState, propose: Propose) -> None:
+async def _commit(job: JobState, propose: Propose, output=None) -> None:
     out = job.spec["output"]
     final = job.plan.stages[-1]
     parts = {}
@@ -148,10 +152,14 @@ async def _commit(job: JobState, propose: Propose) -> None:
         path = (job.tasks[t].result or {}).get("part")
         if path:
             parts[p] = path
-    from framework.io import commit_output  # here: a replica imports pyarrow only once it commits
+    if output is not None:
+        paths = await output.commit(job, parts)
+    else:
+        from framework.io import commit_output  # here: a replica imports pyarrow only once it commits
 
-    # in a thread: renames on a remote filesystem take long, and the loop also drives Paxos
-    paths = await asyncio.to_thread(commit_output, out["path"], job.job_id, parts, out["format"], out["overwrite"])
+        # in a thread: renames on a remote filesystem take long, and the loop also drives Paxos
+        paths = await asyncio.to_thread(commit_output, out["path"], job.job_id, parts, out["format"],
+                                        out["overwrite"])
     await propose([JobCommitted(job.job_id, paths)])
 
 

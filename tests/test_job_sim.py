@@ -1,0 +1,89 @@
+"""The whole job coordinator under the deterministic simulator: hundreds of seeds, and planted bugs it must catch.
+
+See `tests/job_sim.py` for what is simulated and checked. A failure prints the one command line that replays it.
+Pure (no Ray): the replicas, workers, stores and files are simulated on one virtual-clock event loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.job_sim import BUGS, KNOWN_ISSUES, Simulation, Violation, first_violation, main, repro_line, run_seeds
+
+#: ~20 s of CPU at ~25-30 seeds/s (the seeds are small, the code they run is not: real Paxos replicas, drivers
+#: and state); `python tests/job_sim.py --seeds 100000 --jobs 2` runs many more
+SEEDS = 500
+BUG_BUDGET = 1000
+ROOT = Path(__file__).resolve().parent.parent
+#: what every run of SEEDS seeds must have done at least once (or the faults are not what the docstring says)
+EXERCISED = ("leader killed", "follower killed", "partition", "store lost", "store came back short", "ring change",
+             "cancel", "lost disk", "attempt hang", "attempt infra", "attempt infra-late", "attempt user",
+             "attempt doomed", "LeaderElected", "RingChanged", "StoreLost", "job committed", "job failed",
+             "job cancelled")
+
+
+def test_every_seed_is_safe_and_live() -> None:
+    began = time.process_time()
+    known: dict = {}
+    stats: collections.Counter = collections.Counter()
+    failures = run_seeds(0, SEEDS, stop_at_first=False, known=known, stats=stats)
+    cpu = time.process_time() - began
+    report = "\n".join(f"{repro_line(seed, None)}  # {problem}" for seed, problem in failures)
+    assert not failures, f"{len(failures)} of {SEEDS} seeds failed:\n{report}"
+    missing = [what for what in EXERCISED if not stats[what]]
+    assert not missing, f"{SEEDS} seeds never did {missing}: {dict(stats)}"
+    print(f"{SEEDS} seeds in {cpu:.1f}s of CPU ({SEEDS / cpu:.1f} seeds/s); known issues hit (tolerated): "
+          f"{ {name: f'{n} seeds, first {first}' for name, (n, first) in sorted(known.items())} }; "
+          f"events: {dict(sorted(stats.items()))}")
+
+
+@pytest.mark.parametrize("bug", BUGS)
+def test_the_checker_catches_a_planted_bug(bug: str) -> None:
+    found = first_violation(bug, BUG_BUDGET)
+    assert found is not None, f"no violation found for --bug {bug} in {BUG_BUDGET} seeds"
+    seed, problem = found
+    assert not problem.startswith("[known issue"), problem
+    print(f"--bug {bug}: caught at seed {seed}: {problem}")
+
+
+def test_strict_mode_makes_the_known_issues_violations() -> None:
+    found = first_violation(None, 200, strict=True)
+    assert found is not None, "no known issue in 200 seeds"
+    seed, problem = found
+    assert any(problem.startswith(f"[known issue {name}]") for name in KNOWN_ISSUES), problem
+    with pytest.raises(Violation, match=r"^\[known issue"):
+        Simulation(seed, strict=True).run()
+    Simulation(seed).run()  # tolerated by default
+
+
+def test_a_seed_replays_exactly() -> None:
+    runs = []
+    for _ in range(2):
+        lines: list[str] = []
+        sim = Simulation(13, trace=True, lines=lines)
+        sim.run()
+        runs.append((lines, sim.oracle.log, sim.loop.time(), dict(sim.stats)))
+    assert len(runs[0][0]) > 50
+    assert runs[0] == runs[1]
+    other: list[str] = []
+    Simulation(14, trace=True, lines=other).run()
+    assert other != runs[0][0]
+
+
+def test_a_failing_seed_prints_one_line_that_reproduces_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--seeds", "20", "--start", "0", "--bug", "commit-early"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    command, problem = line.split("  # ", 1)
+    assert command.startswith("python tests/job_sim.py --seeds 1 --start ") and command.endswith("--bug commit-early")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # another process, another string hash: the same run
+    # `-m tests.job_sim` runs the same file as `tests/job_sim.py`, with the command's arguments
+    replay = subprocess.run([sys.executable, "-m", "tests.job_sim", *command.split()[2:]], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert replay.returncode == 1 and replay.stdout.strip() == line, replay.stderr
