@@ -187,3 +187,21 @@ def test_jsonl_output_refuses_real_binary(tmp_path):
         write_part(pa.table({"b": pa.array([b"\xff"])}), str(tmp_path / "o"), "j", 0, 0, fmt="jsonl")
     path = write_part(pa.table({"b": pa.array([b"text"])}), str(tmp_path / "o"), "j", 1, 0, fmt="jsonl")
     assert json.loads(open(path).read()) == {"b": "text"}
+
+
+def test_a_commit_stops_before_its_first_change_once_its_check_raises(tmp_path):
+    """The master's check (does this replica still hold its lease?) runs before every change to the directory."""
+    out = tmp_path / "out"
+    parts = {p: write_part(sample(2, offset=p), str(out), "j", p, 0) for p in range(3)}
+    calls = []
+
+    def check():
+        calls.append(len(calls))
+        if len(calls) > 2:
+            raise RuntimeError("deposed")
+
+    with pytest.raises(RuntimeError, match="deposed"):
+        commit_output(str(out), "j", parts, "parquet", overwrite=False, check=check)
+    assert sorted(f.name for f in out.iterdir()) == ["_temporary", "part-00000.parquet"]  # one move, no _SUCCESS
+    final = commit_output(str(out), "j", parts, "parquet", overwrite=False)  # the next leader finishes it
+    assert len(final) == 3 and read_output(str(out)).num_rows == 6

@@ -140,3 +140,29 @@ def test_a_master_replica_process_does_not_load_pyarrow_or_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_lease_holds_for_the_leader_alone_and_ends_when_its_loop_stalls(tmp_path):
+    """`holds_lease` (read by a commit's thread): true on the leader while a majority acknowledges it; false once
+    the loop has not ticked for the lease's length, before the core itself noticed anything."""
+    import time
+
+    async def main():
+        transport, nodes, _ = _group(tmp_path)
+        for node in nodes.values():
+            node.start()
+        for i in nodes:
+            for j in nodes:
+                if i != j:
+                    nodes[i].peer_up(j)
+        await _until(lambda: any(n.is_leader() for n in nodes.values()), 2)
+        leader = next(n for n in nodes.values() if n.is_leader())
+        await leader.propose([JobCancelled("probe-1", "probe")])
+        await _until(leader.holds_lease, 2)
+        assert not any(n.holds_lease() for n in nodes.values() if n is not leader)
+        time.sleep(13 * 0.05)  # the loop stalls past the 12-tick lease: nothing ticked, yet the lease is gone
+        assert leader.is_leader() and not leader.holds_lease()
+        for node in nodes.values():
+            node.ticker.cancel()
+
+    asyncio.run(main())

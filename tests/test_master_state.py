@@ -201,7 +201,7 @@ def ring_spec(replicas=1, maps=3, steps=1, partitions=16):
 def finish_maps(state, job):
     for t in job.runnable():
         state.apply(TaskLaunched(job.job_id, t, job.tasks[t].launched))
-        state.apply(TaskDone(job.job_id, t, job.tasks[t].launched - 1, {"counters": {"c": 1}}))
+        state.apply(TaskDone(job.job_id, t, job.tasks[t].launched - 1, {"counters": {"c": 1}, "rows": 5}))
 
 
 def test_a_lost_store_reruns_only_the_maps_partitions_it_held():
@@ -379,3 +379,140 @@ def test_a_replica_a_map_could_not_write_is_not_counted_on():
     assert 0 in job.tasks[m0].redo
     again = restore(json.loads(json.dumps(snapshot(state))))
     assert again.jobs["j"].tasks[m0].missed == {0: [first]}
+
+
+# ---- what the whole-job simulator found (tests/job_sim.py): each rule on its own ---------------------------------
+
+from framework.master.state import (  # noqa: E402
+    CANCELLED,
+    CommitStarted,
+    JobCancelled,
+    JobCleaned,
+    JobFailed,
+    StoreRestarted,
+)
+
+
+def _finish_steps(state, job, steps):
+    """Run every task of the first `steps` steps (maps write partitions {"0": 1, ..}, reducers 5 rows)."""
+    while job.stage < steps:
+        if job.stage_complete(job.stage):
+            state.apply(StageDone(job.job_id, job.stage))
+            continue
+        for t in job.runnable():
+            attempt = job.tasks[t].launched
+            state.apply(TaskLaunched(job.job_id, t, attempt))
+            num = job.plan.stages[job.stage].num_partitions
+            result = {"counters": {"c": 1}, "rows": 5, "partitions": {str(p): 1 for p in range(num)}}
+            state.apply(TaskDone(job.job_id, t, attempt, result))
+
+
+def test_a_cancel_after_the_commit_began_is_too_late():
+    state = MasterState()
+    state.apply(JobSubmitted("j", make_spec(maps=1)))
+    job = state.jobs["j"]
+    _finish_steps(state, job, 1)
+    state.apply(CommitStarted("j", [3, 1]))
+    assert job.commit == [3, 1]
+    state.apply(JobCancelled("j", "cancelled by the user"))
+    assert job.status == "running"  # the output is being moved: the job ends committed
+    state.apply(JobCommitted("j", ["out/part-00000.parquet"]))
+    assert job.status == COMMITTED
+    other = MasterState()
+    other.apply(JobSubmitted("k", make_spec(maps=1)))
+    other.apply(CommitStarted("k", [1, 0]))  # before its last step is done: ignored
+    other.apply(JobCancelled("k"))
+    assert other.jobs["k"].commit is None and other.jobs["k"].status == CANCELLED
+
+
+def test_an_ended_job_is_cleaned_once_and_old_snapshots_count_as_cleaned():
+    state = MasterState()
+    state.apply(JobSubmitted("j", make_spec(maps=1)))
+    state.apply(JobCleaned("j"))  # a running job is not cleaned up
+    job = state.jobs["j"]
+    assert not job.cleaned
+    state.apply(JobFailed("j", "boom"))
+    assert not job.cleaned  # a new leader would finish its cleanup
+    again = restore(json.loads(json.dumps(snapshot(state))))
+    assert not again.jobs["j"].cleaned
+    state.apply(JobCleaned("j"))
+    assert job.cleaned and restore(json.loads(json.dumps(snapshot(state)))).jobs["j"].cleaned
+    old = snapshot(state)
+    for j in old["jobs"]:
+        del j["cleaned"], j["commit"]  # a snapshot from before these existed: its ended jobs were cleaned then
+    assert restore(json.loads(json.dumps(old))).jobs["j"].cleaned
+
+
+def test_a_restarted_store_fences_out_the_attempts_in_flight():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(maps=2)))
+    state.apply(JobSubmitted("k", {**make_spec(maps=1), "ring": HashRing(["elsewhere"]).to_dict()}))
+    job = state.jobs["j"]
+    m0, m1 = [m.task_id for m in job.plan.stages[0].maps]
+    (k0,) = [m.task_id for m in state.jobs["k"].plan.stages[0].maps]
+    state.apply(TaskLaunched("j", m0, 0))
+    state.apply(TaskLaunched("j", m1, 0))
+    state.apply(TaskLaunched("k", k0, 0))
+    state.apply(TaskDone("j", m0, 0, {"partitions": {"0": 1}}))  # done before the restart: counts
+    state.apply(StoreRestarted("", STORES[1]))
+    assert job.tasks[m1].running == set() and job.abandoned == 1
+    assert state.jobs["k"].tasks[k0].running == {0}  # a job that does not use the store goes on
+    state.apply(TaskDone("j", m1, 0, {"partitions": {"0": 1}}))  # it may have written to the dead process
+    assert not job.tasks[m1].done and job.tasks[m0].done_attempt == 0 and job.dead_stores == []
+
+
+def test_a_done_map_is_not_redone_for_a_partition_it_wrote_nothing_to():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(maps=1, partitions=16)))
+    job = state.jobs["j"]
+    (m0,) = [m.task_id for m in job.plan.stages[0].maps]
+    state.apply(TaskLaunched("j", m0, 0))
+    state.apply(TaskDone("j", m0, 0, {"partitions": {"0": 4}}))  # every row went to partition 0
+    owner = HashRing.from_dict(job.ring(0)).replicas_of(0, 16)[0]
+    state.apply(StoreLost("", next(s for s in STORES if s != owner)))
+    assert job.tasks[m0].finished
+    state.apply(StoreLost("", owner))
+    assert job.tasks[m0].redo == [0]
+
+
+def test_a_lost_reduce_output_of_the_current_step_is_made_again_counting_once():
+    """A reducer of a step before the last wrote its output to a store that died while the step still runs: it runs
+    again (its input is at hand), its result and counters are the first attempt's, the next step reads the new one."""
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(maps=2, steps=2, partitions=4)))
+    job = state.jobs["j"]
+    stage0 = job.plan.stages[0]
+    for m in stage0.maps:
+        state.apply(TaskLaunched("j", m.task_id, 0))
+        state.apply(TaskDone("j", m.task_id, 0, {"counters": {"c": 1}, "partitions": {"0": 1}}))
+    r0 = reduce_task_id(0, 0)
+    state.apply(TaskLaunched("j", r0, 0))
+    state.apply(TaskDone("j", r0, 0, {"counters": {"c": 1}, "rows": 5}))
+    # the maps' pieces of partition 0 and the reducer's output partition 0 lie on the same store (one ring)
+    state.apply(StoreLost("", HashRing.from_dict(job.ring(0)).replicas_of(0, 4)[0]))
+    assert job.tasks[r0].redo == [0]
+    assert all(job.tasks[m.task_id].redo == [0] for m in stage0.maps)
+    assert job.current_tasks() == [m.task_id for m in stage0.maps]  # the maps' lost pieces first
+    for m in stage0.maps:
+        state.apply(TaskLaunched("j", m.task_id, 1))
+        state.apply(TaskDone("j", m.task_id, 1, {"counters": {"c": 1}, "partitions": {"0": 1}}))
+    assert r0 in job.runnable()
+    state.apply(TaskLaunched("j", r0, 1))
+    state.apply(TaskDone("j", r0, 1, {"counters": {"c": 100}, "rows": 5}))
+    assert job.tasks[r0].finished and job.tasks[r0].attempt_for(0) == 1 and job.tasks[r0].result["counters"] == {"c": 1}
+    assert job.reduce_sources(0, 0)[0]["committed"] == {r0: 1} and job.status == "running"
+
+
+def test_a_next_step_map_that_must_run_again_fails_the_job_when_its_input_is_gone():
+    state = MasterState()
+    state.apply(JobSubmitted("j", ring_spec(steps=2, partitions=8)))
+    job = state.jobs["j"]
+    _finish_steps(state, job, 1)
+    first = job.plan.stages[1].maps[0]
+    q = first.source_partition
+    state.apply(TaskLaunched("j", first.task_id, 0))
+    state.apply(TaskDone("j", first.task_id, 0, {"partitions": {"0": 1}}))
+    # the reducer that made partition q: its only store dies, and with it the map's own output
+    holder = HashRing.from_dict(job.ring(0)).replicas_of(q, 8)[0]
+    state.apply(StoreLost("", holder))
+    assert job.status == FAILED and holder in job.error and f"(partition {q})" in job.error

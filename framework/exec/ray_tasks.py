@@ -170,6 +170,8 @@ def _fetch_listing(stores: dict[str, Any], job_id: str, dataset: str, partition:
             continue
         if whole(listing, name):
             return listing
+    if not wrote:  # none of these tasks put a piece of this partition anywhere: nothing is lost with its stores
+        return []
     if died:
         try:
             listing = _call_store(stores, died[0], "get", job_id, dataset, partition, dict(committed))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -100,33 +100,44 @@ def _has_binary(t: pa.DataType) -> bool:
     return any(_has_binary(t.field(i).type) for i in range(t.num_fields))
 
 
-def commit_output(out: str, job_id: str, parts: Mapping[int, str], fmt: str, overwrite: bool) -> list[str]:
+def commit_output(out: str, job_id: str, parts: Mapping[int, str], fmt: str, overwrite: bool,
+                  check: Callable[[], None] | None = None) -> list[str]:
     """Make the chosen part files visible as `out/part-NNNNN.<ext>` and write `_SUCCESS` last.
+
+    `check`, if given, is called before each change to the directory and stops the commit by raising (the master
+    passes one that raises once its replica may no longer lead: a deposed leader's commit must not go on beside
+    the next leader's).
 
     With `overwrite`, the old `_SUCCESS` goes first and old `part-*` files not replaced are removed, so a reader
     never sees a `_SUCCESS` next to a mix of old and new parts. Removes `out/_temporary/<job_id>` (and
     `_temporary` when nothing else is in it). Returns the final paths, in part order.
     """
     ext = _ext(fmt)
+    check = check or (lambda: None)
     fs, root = resolve(out)
+    check()
     fs.create_dir(root, recursive=True)
     targets = {p: f"{root}/part-{p:05d}.{ext}" for p in sorted(parts)}
     if _committed_by(fs, root) == job_id:  # this commit ran to its end before (its master died before recording it)
         _remove_temporary(fs, root, job_id)
         return [join(out, f"part-{p:05d}.{ext}") for p in targets]
     if overwrite:
+        check()
         _delete_file(fs, f"{root}/{SUCCESS}")
         keep = set(targets.values())
         for info in fs.get_file_info(pafs.FileSelector(root, recursive=False)):
             name = info.base_name
             if info.type == pafs.FileType.File and name.startswith("part-") and info.path not in keep:
+                check()
                 fs.delete_file(info.path)
     for p, dst in targets.items():
         _, src = resolve(parts[p])
         if fs.get_file_info(src).type == pafs.FileType.File:
+            check()
             fs.move(src, dst)
         elif fs.get_file_info(dst).type != pafs.FileType.File:  # else an earlier run of this commit moved it
             raise FileNotFoundError(f"output part {p} of job {job_id} is missing: {parts[p]}")
+    check()
     with fs.open_output_stream(f"{root}/{SUCCESS}") as f:
         f.write(f"{job_id}\n".encode())  # which job committed it: a repeated commit of that job leaves it be
     _remove_temporary(fs, root, job_id)

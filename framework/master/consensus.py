@@ -84,6 +84,8 @@ class ConsensusNode:
         self.on_apply = on_apply or (lambda cmd: None)
         self.on_leading = on_leading or (lambda leading: None)
         self.leading = False
+        self.lease_until = 0.0  # while leading: the loop time before which the lease surely holds
+        self._clock: Callable[[], float] = time.monotonic  # the loop's clock, once started
         self.client_id = f"replica-{replica_id}-{uuid.uuid4().hex[:8]}"  # this incarnation's proposals
         self.seq = 0
         self.pending: dict[tuple[str, int], asyncio.Future] = {}
@@ -97,6 +99,7 @@ class ConsensusNode:
     def start(self) -> None:
         """Replay what the WAL holds into the state machine, then start the tick timer (once)."""
         if self.ticker is None:
+            self._clock = asyncio.get_running_loop().time
             self.drain()
             self.ticker = asyncio.ensure_future(self._tick_loop())
 
@@ -178,6 +181,8 @@ class ConsensusNode:
             self.core.advance(ready)
         self._compact_if_due()
         leader = self.core.is_leader()
+        # the core steps down at the first tick past its lease; ticks are never early, so until then it leads
+        self.lease_until = self._clock() + max(0, self.core.lease_ticks_left()) * TICK_SECONDS if leader else 0.0
         if leader != self.leading:
             self.leading = leader
             self.on_leading(leader)
@@ -206,6 +211,12 @@ class ConsensusNode:
 
     def is_leader(self) -> bool:
         return self.core.is_leader()
+
+    def holds_lease(self) -> bool:
+        """Whether this replica surely still leads: safe to call from another thread (a commit running in one
+        checks it before each change it makes). A leader whose loop stalls loses this when its lease runs out,
+        before any other replica can be elected, though it has not yet noticed that it stopped leading."""
+        return self.leading and self._clock() < self.lease_until
 
     def leader_hint(self) -> int | None:
         return self.core.leader_hint()

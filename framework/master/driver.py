@@ -4,13 +4,20 @@ Shared by every executor: the inline executor and the Ray master actor differ on
 task attempt runs and where shuffle data lives) and their `propose` (apply at once, or replicate first). Every
 decision reads the deterministic state (`framework.master.state`), so a new leader that replays the log resumes
 exactly where the old one stopped.
+
+The commit is fenced against a deposed leader: `CommitStarted` goes into the log first (a cancel after it is too
+late), the files are moved by a thread that checks before each change that this replica still holds its lease
+(`Lead.check`), and a later leader that finds a commit another one began waits for that one's lease to run out
+before it commits again. So two leaders never move the same job's files at once, and `_SUCCESS` is written once.
+An ended job is cleaned up (temporary output, shuffle data) and then marked `JobCleaned`; a new leader finishes
+the cleanup of one that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Optional, Protocol, Sequence
 
 from framework.exec.errors import TaskError
 from framework.master.state import (
@@ -18,6 +25,8 @@ from framework.master.state import (
     RUNNING,
     TERMINAL,
     Command,
+    CommitStarted,
+    JobCleaned,
     JobCommitted,
     JobFailed,
     JobState,
@@ -56,12 +65,27 @@ class Backend(Protocol):
     async def release(self, job_id: str) -> None:
         """Free the job's shuffle data."""
 
-    # Optional: an `output` attribute with `async commit(job, parts) -> paths` and `async abort(job)` takes the
-    # place of framework.io's commit_output / abort_output (the simulator models the output directory so).
+    # Optional: an `output` attribute with `async commit(job, parts, check) -> paths` and `async abort(job)` takes
+    # the place of framework.io's commit_output / abort_output (the simulator models the output directory so).
 
 
-async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
-    """Run a job to a terminal state (committed, failed or cancelled) and return that state."""
+class Lead(Protocol):
+    """The leadership a driver acts under (a replica's; the inline executor has none)."""
+
+    ballot: list
+
+    def check(self) -> None:
+        """Raise (NotLeaderError) unless this leadership surely still holds. Safe to call from any thread."""
+
+    @property
+    def fence_s(self) -> float:
+        """How long after its election a leader waits before it commits a job another leader began to commit:
+        by then that one's lease, and so its commit, has surely stopped."""
+
+
+async def drive(job: JobState, backend: Backend, propose: Propose, lead: Optional[Lead] = None) -> JobState:
+    """Run a job to a terminal state (committed, failed or cancelled), clean it up, and return that state. A job
+    that ended and is not yet cleaned up is only cleaned up."""
     inflight: dict[asyncio.Future, tuple[str, int]] = {}
     backoff: dict[str, float] = {}  # task -> when it may run again after a failure of the cluster
     stopped: set[asyncio.Future] = set()  # given-up attempts already told to stop
@@ -76,7 +100,7 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                 await propose([StageDone(job.job_id, job.stage)])
                 continue
             if job.stage >= len(job.plan.stages):
-                await _commit(job, propose, getattr(backend, "output", None))
+                await _commit(job, propose, getattr(backend, "output", None), lead)
                 break
             await _launch(job, backend, propose, inflight, [], backoff)
             if not inflight:
@@ -111,11 +135,12 @@ async def drive(job: JobState, backend: Backend, propose: Propose) -> JobState:
                 await asyncio.wait(list(inflight), timeout=DRAIN_SECONDS)
         # Only a job that ended cleans up. A loop that stopped because this replica lost the lead (or was
         # cancelled) leaves output and shuffle data to the next leader, which resumes the job.
-        if job.status in TERMINAL:
+        if job.status in TERMINAL and not job.cleaned:
             if job.status != COMMITTED:
                 output = getattr(backend, "output", None)
                 await (output.abort(job) if output is not None else asyncio.to_thread(_abort, job))
             await backend.release(job.job_id)
+            await propose([JobCleaned(job.job_id)])
     return job
 
 
@@ -144,7 +169,14 @@ async def _fail(job: JobState, exhausted: tuple[str, tuple], propose: Propose) -
     await propose([JobFailed(job.job_id, f"{error}{tries}", details, usage=rec.usage)])
 
 
-async def _commit(job: JobState, propose: Propose, output=None) -> None:
+async def _commit(job: JobState, propose: Propose, output=None, lead: Optional[Lead] = None) -> None:
+    if job.commit is not None and lead is not None and job.commit != lead.ballot:
+        await asyncio.sleep(lead.fence_s)  # an earlier leader began this commit: let its lease run out first
+    if job.commit is None:
+        await propose([CommitStarted(job.job_id, list(lead.ballot) if lead is not None else [])])
+        if job.status != RUNNING:
+            return  # cancelled (or failed) before the commit began: the caller cleans up
+    check = lead.check if lead is not None else None
     out = job.spec["output"]
     final = job.plan.stages[-1]
     parts = {}
@@ -153,13 +185,13 @@ async def _commit(job: JobState, propose: Propose, output=None) -> None:
         if path:
             parts[p] = path
     if output is not None:
-        paths = await output.commit(job, parts)
+        paths = await output.commit(job, parts, check)
     else:
         from framework.io import commit_output  # here: a replica imports pyarrow only once it commits
 
         # in a thread: renames on a remote filesystem take long, and the loop also drives Paxos
         paths = await asyncio.to_thread(commit_output, out["path"], job.job_id, parts, out["format"],
-                                        out["overwrite"])
+                                        out["overwrite"], check)
     await propose([JobCommitted(job.job_id, paths)])
 
 

@@ -1,7 +1,9 @@
 """The replica's job room (leader only): one scheduling loop (`framework.master.driver.drive`) per running job.
 
 The leader starts a driver for every running job when it takes the lead and for each job submitted while it
-leads; when it stops leading it cancels them all, and the next leader resumes each job from the replicated state.
+leads (and one for each ended job whose cleanup no leader finished); when it stops leading it cancels them all,
+and the next leader resumes each job from the replicated state. The drivers act under a `ReplicaLead`: the
+ballot this replica leads at, and a check, safe from any thread, that it still surely leads.
 A driver that breaks (the output filesystem failed, a bug) fails its job through the log rather than leaving it
 hanging.
 """
@@ -13,11 +15,29 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
-from framework.master.consensus import ConsensusNode, NotLeaderError
+from framework.master.consensus import TICK_SECONDS, ConsensusNode, NotLeaderError, group_config
 from framework.master.driver import drive
-from framework.master.state import RUNNING, TERMINAL, Command, JobFailed, JobState, JobSubmitted
+from framework.master.state import RUNNING, TERMINAL, Command, JobCancelled, JobFailed, JobState, JobSubmitted
+from framework.shuffle.ring import HashRing
 
 log = logging.getLogger(__name__)
+
+#: how soon a driver that stopped on a failed lease check, though its replica still leads, starts again
+RESTART_S = 0.1
+
+
+class ReplicaLead:
+    """One leadership of a replica (`framework.master.driver.Lead`): its ballot, and whether it still holds."""
+
+    def __init__(self, node: ConsensusNode) -> None:
+        self.node = node
+        self.ballot = list(node.core.ballot())
+        #: twice the lease: a deposed leader's commit thread stops when its lease runs out (`check`)
+        self.fence_s = 2 * group_config(node.ids).lease_ticks * TICK_SECONDS
+
+    def check(self) -> None:
+        if not self.node.holds_lease() or list(self.node.core.ballot()) != self.ballot:
+            raise NotLeaderError(None)
 
 
 class JobDrivers:
@@ -38,9 +58,42 @@ class JobDrivers:
             self.times.setdefault(cmd.job_id, [time.time(), None])[1] = time.time()
 
     def start(self, job_id: str) -> None:
+        """Drive the job (or finish its cleanup, if it ended), unless a driver of it runs here already."""
         job = self.node.state.jobs[job_id]
-        if self.node.leading and job.status == RUNNING and job_id not in self.tasks:
-            self.tasks[job_id] = asyncio.ensure_future(self._run(job_id))
+        if self.node.leading and (job.status == RUNNING or not job.cleaned) and job_id not in self.tasks:
+            self.tasks[job_id] = asyncio.ensure_future(self._run(job_id, ReplicaLead(self.node)))
+
+    async def submit(self, job_id: str, spec: dict, ring_stores: list[str]) -> dict:
+        """Start a job (idempotent by job id): {"ok": True}, or {"leader": hint} when not the leader. A spec
+        without a ring of its own gets `ring_stores`, the group's stores as they are now."""
+        if job_id not in self.node.state.jobs:
+            if not self.node.is_leader():
+                return {"leader": self.node.leader_hint()}
+            spec = {**spec, "ring": spec.get("ring") or HashRing(ring_stores).to_dict()}
+            try:
+                await self.node.propose([JobSubmitted(job_id, spec)])
+            except NotLeaderError as e:
+                return {"leader": e.hint}
+        self.start(job_id)
+        return {"ok": True}
+
+    async def cancel(self, job_id: str, reason: str, timeout: float = 60) -> dict | None:
+        """Cancel a running job and wait (up to `timeout`) for its driver to end: None once it did (or had
+        ended before), {"error": ...} for an unknown job, {"leader": hint} when not the leader. A job whose
+        commit began ends committed: the cancel is too late."""
+        job = self.node.state.jobs.get(job_id)
+        if job is None:
+            return {"error": f"no job {job_id}"}
+        if job.status in TERMINAL:
+            return None
+        if not self.node.is_leader():
+            return {"leader": self.node.leader_hint()}
+        try:
+            await self.node.propose([JobCancelled(job_id, reason)])
+        except NotLeaderError as e:
+            return {"leader": e.hint}
+        await self.wait_ended(job_id, timeout)
+        return None
 
     def start_all(self) -> None:
         for job_id in list(self.node.state.jobs):
@@ -60,19 +113,25 @@ class JobDrivers:
         if driver is not None:
             await asyncio.wait([driver], timeout=timeout)
 
-    async def _run(self, job_id: str) -> None:
+    async def _run(self, job_id: str, lead: ReplicaLead) -> None:
         job = self.node.state.jobs[job_id]
         try:
-            await self.before_drive(job)
-            await drive(job, self.backend, self.node.propose)
-        except (NotLeaderError, asyncio.CancelledError):
+            if job.status == RUNNING:
+                await self.before_drive(job)
+            await drive(job, self.backend, self.node.propose, lead)
+        except asyncio.CancelledError:
+            return
+        except NotLeaderError:
+            if self.node.leading and list(self.node.core.ballot()) == lead.ballot:
+                # the lease check failed (this loop stalled past it) though the lead held: drive the job again
+                asyncio.get_running_loop().call_later(RESTART_S, self.start, job_id)
             return
         except Exception as e:  # the loop itself broke (the output filesystem failed, a bug): fail the job
             log.exception("job %s failed in the master", job_id)
             try:
                 if job.status not in TERMINAL:
                     await self.node.propose([JobFailed(job_id, f"the master failed: {type(e).__name__}: {e}")])
-                await drive(job, self.backend, self.node.propose)  # a terminal job only cleans up
+                await drive(job, self.backend, self.node.propose, lead)  # a terminal job only cleans up
             except NotLeaderError:
                 return
         finally:

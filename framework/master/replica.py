@@ -37,13 +37,11 @@ from framework.master.state import (
     TERMINAL,
     Command,
     JobCancelled,
-    JobSubmitted,
     LeaderElected,
     RingChanged,
 )
 from framework.master.storekeeper import StoreKeeper
 from framework.names import NAMESPACE, is_service_group, store_scope
-from framework.shuffle.ring import HashRing
 
 __all__ = ["MasterReplica", "NotLeaderError", "spawn_replica"]
 
@@ -172,17 +170,7 @@ class MasterReplica:
     async def submit(self, job_id: str, spec: dict) -> dict:
         """Start a job (idempotent by job id). Answers {"ok": True} or {"leader": hint} when not the leader."""
         self._ensure_started()
-        if job_id not in self.state.jobs:
-            if not self.consensus.is_leader():
-                return {"leader": self.consensus.leader_hint()}
-            # a spec without a ring of its own uses the group's stores as they are now
-            spec = {**spec, "ring": spec.get("ring") or HashRing(self._ring_stores()).to_dict()}
-            try:
-                await self.consensus.propose([JobSubmitted(job_id, spec)])
-            except NotLeaderError as e:
-                return {"leader": e.hint}
-        self.drivers.start(job_id)
-        return {"ok": True}
+        return await self.drivers.submit(job_id, spec, self._ring_stores())
 
     async def scale(self, stores: list | None, auto: bool = False) -> dict:
         """Make `stores` the shuffle stores (None: keep the current ones): new jobs use them, running jobs place new
@@ -201,20 +189,10 @@ class MasterReplica:
         return {"version": version, "stores": stores, "auto": auto, "retiring": list(self.state.retiring)}
 
     async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> dict:
+        """Cancel a job; its status once its driver ended (a job whose commit began ends committed instead)."""
         self._ensure_started()
-        job = self.state.jobs.get(job_id)
-        if job is None:
-            return {"error": f"no job {job_id}"}
-        if job.status in TERMINAL:
-            return self._describe(job_id)
-        if not self.consensus.is_leader():
-            return {"leader": self.consensus.leader_hint()}
-        try:
-            await self.consensus.propose([JobCancelled(job_id, reason)])
-        except NotLeaderError as e:
-            return {"leader": e.hint}
-        await self.drivers.wait_ended(job_id, 60)
-        return self._describe(job_id)
+        answer = await self.drivers.cancel(job_id, reason)
+        return answer if answer is not None else self._describe(job_id)
 
     async def status(self, job_id: str | None = None) -> Any:
         """A job's progress (this replica's view, applied up to its commit index), or every job's."""

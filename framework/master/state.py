@@ -18,7 +18,15 @@ Rules the state enforces:
   started again with its data instead, and nothing is recorded) takes only its own share with it: each finished map task whose pieces of
   a not yet reduced partition lay only on dead stores runs again (`redo`), re-sending just those partitions, and a
   reducer reads each partition from where each committed attempt put it (`map_sources`). With `replicas` >= 2 a
-  partition is lost only when all its stores are, so usually nothing runs again.
+  partition is lost only when all its stores are, so usually nothing runs again. A done reducer of a step
+  whose output lay only there runs again too, while its input is still at hand (its step is the current one);
+  the next step's maps still needing a lost partition fail the job at once, naming it;
+- a durable store that was started again (`StoreRestarted`) gives up every attempt that may have written to the
+  incarnation that died (its TaskDone would claim pieces that never reached the disk); the leader then compares
+  what came back with the committed pieces;
+- `CommitStarted` is the point of no return: from then on a cancel is too late, and the job ends committed;
+- a job that ended is `cleaned` once its leader removed its temporary files and shuffle data (`JobCleaned`): a
+  new leader finishes the cleanup of an ended job that is not.
 """
 
 from __future__ import annotations
@@ -150,8 +158,26 @@ class StoreLost(Command):
 
 
 @dataclass(frozen=True)
+class StoreRestarted(Command):
+    """A dead durable store was started again on its node (group-wide: job_id is ""): every attempt of a running
+    job that uses it is given up (it may have written pieces the old process never got to its disk), so no later
+    TaskDone claims them. Applied before the leader compares the store's recovered pieces with the committed
+    ones, so that comparison sees every piece that will ever count."""
+
+    store: str = ""
+
+
+@dataclass(frozen=True)
 class StageDone(Command):
     stage: int
+
+
+@dataclass(frozen=True)
+class CommitStarted(Command):
+    """The leader begins to move the job's parts into place: a later JobCancelled is too late and is ignored.
+    `ballot`: the leader's, so a later leader that finds the commit unfinished knows another one began it."""
+
+    ballot: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -169,6 +195,11 @@ class JobFailed(Command):
 @dataclass(frozen=True)
 class JobCancelled(Command):
     reason: str = "cancelled"
+
+
+@dataclass(frozen=True)
+class JobCleaned(Command):
+    """The ended job's temporary output and shuffle data are gone."""
 
 
 # ---- state ------------------------------------------------------------------------------------------------------
@@ -218,6 +249,8 @@ class JobState:
     abandoned: int = 0  # attempts given up at leader changes or store losses (each runs again)
     dead_stores: list = field(default_factory=list)  # shuffle stores of this job's ring that died, in order
     rings: list = field(default_factory=list)  # rings after a RingChanged (ring i > 0 is rings[i - 1])
+    commit: list | None = None  # the ballot of the leader that started the commit (CommitStarted), once one did
+    cleaned: bool = False  # ended, and its temporary output and shuffle data removed (JobCleaned)
 
     def ring(self, index: int = -1) -> dict:
         """The job's ring number `index` (0: the one it was submitted with; -1: the current one)."""
@@ -282,8 +315,8 @@ class JobState:
     def reduce_sources(self, stage: int, partition: int) -> list[dict]:
         """Where a map of the next stage reads reduce output partition `partition` of `stage` (as map_sources)."""
         rec = self.tasks[reduce_task_id(stage, partition)]
-        return _grouped([(rec.done_attempt, rec, reduce_task_id(stage, partition), bool((rec.result or {}).get("rows")))]
-                        if rec.done else [])
+        return _grouped([(rec.attempt_for(partition), rec, reduce_task_id(stage, partition),
+                          bool((rec.result or {}).get("rows")))] if rec.done else [])
 
     def _lost(self, rec: TaskRecord, attempt: int, partitions: list[int], dataset_partitions: int) -> list[int]:
         """Of `partitions`, those whose every store (on the placement `attempt` launched with) is dead now."""
@@ -300,12 +333,51 @@ class JobState:
         stage = stage_of(task_id)
         rec = self.tasks[task_id]
         num = self.plan.stages[stage].num_partitions
-        needed = [p for p in range(num) if not self.tasks[reduce_task_id(stage, p)].done]
+        wrote = (rec.result or {}).get("partitions")  # a partition it wrote nothing to cannot be lost
+        needed = [p for p in range(num) if not self.tasks[reduce_task_id(stage, p)].finished
+                  and (wrote is None or wrote.get(str(p)))]
         by_attempt: dict[int, list[int]] = {}
         for p in needed:
             by_attempt.setdefault(rec.attempt_for(p), []).append(p)
         lost = sorted(p for a, ps in by_attempt.items() for p in self._lost(rec, a, ps, num))
         rec.redo = sorted(set(rec.redo) | set(lost))
+
+    def _check_reduce_output(self, task_id: str) -> None:
+        """Mark a done reducer of a step before the last for redo when its output lay only on dead stores and the
+        next step still needs it: its step must be the current one (its input, that step's map output, is at
+        hand then; later, `_check_step_input` fails the job)."""
+        stage, p = stage_of(task_id), partition_of(task_id)
+        rec = self.tasks[task_id]
+        if (stage != self.stage or stage == len(self.plan.stages) - 1 or not rec.done or rec.redo
+                or not (rec.result or {}).get("rows")):
+            return
+        if self._lost(rec, rec.attempt_for(p), [p], self.plan.stages[stage].num_partitions):
+            rec.redo = [p]
+            for m in self.plan.stages[stage].maps:  # it reads its input again: is that still there?
+                if self.tasks[m.task_id].done:
+                    self._check_map_output(m.task_id)
+
+    def _check_step_input(self) -> None:
+        """Fail the job when a map of the current step that has still to run (or to run again) reads a partition
+        of the previous step's output whose every copy is gone: nothing left can make it again."""
+        stage = self.stage
+        if stage == 0 or stage >= len(self.plan.stages):
+            return
+        source = stage - 1
+        num = self.plan.stages[source].num_partitions
+        for m in self.plan.stages[stage].maps:
+            if m.source_partition is None or self.tasks[m.task_id].finished:
+                continue
+            q = m.source_partition
+            rec = self.tasks[reduce_task_id(source, q)]
+            attempt = rec.attempt_for(q)
+            if (rec.result or {}).get("rows") and self._lost(rec, attempt, [q], num):
+                held = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), [q], num)[0]
+                self.status = FAILED
+                self.error = (f"shuffle store {', '.join(held)} died holding the only copy of step {source}'s "
+                              f"output (partition {q}) that step {stage} still reads; run the job again, with "
+                              f"--replicas 2 to survive this")
+                return
 
     def pieces_on(self, store: str) -> set[tuple[str, int, str, int]]:
         """(dataset, partition, task, attempt) of every committed piece the job placed on `store`: what a store
@@ -449,6 +521,13 @@ class MasterState:
                         and cmd.job_id in ("", job.job_id)):
                     _store_lost(job, cmd.store)
             return
+        if isinstance(cmd, StoreRestarted):
+            for job in self.jobs.values():
+                if job.status == RUNNING and cmd.store in job.all_stores() and cmd.store not in job.dead_stores:
+                    for rec in job.tasks.values():
+                        job.abandoned += len(rec.running)
+                        rec.running.clear()
+            return
         if isinstance(cmd, RingChanged):
             before = set(self.ring["stores"])
             self.ring = {"version": cmd.version, "stores": list(cmd.stores), "auto": cmd.auto}
@@ -477,6 +556,10 @@ class MasterState:
             self.jobs[cmd.job_id] = job
             return
         job = self.jobs.get(cmd.job_id)
+        if isinstance(cmd, JobCleaned):
+            if job is not None and job.status in TERMINAL:
+                job.cleaned = True
+            return
         if job is None or job.status in TERMINAL:
             return
         handler = getattr(self, f"_apply_{cmd.kind}")
@@ -514,8 +597,13 @@ class MasterState:
             rec.result = cmd.result
             if (cmd.result or {}).get("skipped"):
                 job._check_skip_limit(cmd.task_id)
-        if job.dead_stores and not is_reduce(cmd.task_id):
-            job._check_map_output(cmd.task_id)  # it may have written to a store that died meanwhile
+        if job.dead_stores:  # it may have written to a store that died meanwhile
+            if is_reduce(cmd.task_id):
+                job._check_reduce_output(cmd.task_id)
+            else:
+                job._check_map_output(cmd.task_id)
+                if rec.redo:  # it must read its input again
+                    job._check_step_input()
 
     def _apply_TaskFailed(self, job: JobState, cmd: TaskFailed) -> None:
         rec = job.tasks[cmd.task_id]
@@ -530,6 +618,10 @@ class MasterState:
         if cmd.stage == job.stage and job.stage_complete(cmd.stage):
             job.stage += 1
 
+    def _apply_CommitStarted(self, job: JobState, cmd: CommitStarted) -> None:
+        if job.commit is None and job.stage >= len(job.plan.stages):
+            job.commit = list(cmd.ballot)
+
     def _apply_JobCommitted(self, job: JobState, cmd: JobCommitted) -> None:
         job.status = COMMITTED
         job.outputs = list(cmd.outputs)
@@ -541,6 +633,8 @@ class MasterState:
         job.usage_error = cmd.usage
 
     def _apply_JobCancelled(self, job: JobState, cmd: JobCancelled) -> None:
+        if job.commit is not None:
+            return  # too late: the output is being moved into place, and the job ends committed
         job.status = CANCELLED
         job.error = cmd.reason
 
@@ -552,6 +646,8 @@ def _store_lost(job: JobState, store: str) -> None:
         return
     stage = job.stage
     maps, reduces = job.stage_task_ids(stage)
+    for t in reduces:  # first: a reducer that must make its output again reads its input again
+        job._check_reduce_output(t)
     lost: set[int] = set()
     for t in maps:
         rec = job.tasks[t]
@@ -560,23 +656,12 @@ def _store_lost(job: JobState, store: str) -> None:
         if rec.done:
             job._check_map_output(t)
             lost.update(rec.redo)
-    for p in sorted(lost):  # reducers reading lost pieces cannot finish: run them once the pieces are back
-        rec = job.tasks[reduces[p]]
-        job.abandoned += len(rec.running)
-        rec.running.clear()
-    if stage > 0 and not job.maps_done(stage):
-        source = stage - 1
-        num = job.plan.stages[source].num_partitions
-        for m in job.plan.stages[stage].maps:
-            if m.source_partition is None or job.tasks[m.task_id].done:
-                continue
-            rec = job.tasks[reduce_task_id(source, m.source_partition)]
-            if job._lost(rec, rec.done_attempt, [m.source_partition], num):
-                job.status = FAILED
-                job.error = (f"shuffle store {store} died holding the only copy of step {source}'s output "
-                             f"(partition {m.source_partition}) that step {stage} still reads; run the job again, "
-                             f"with --replicas 2 to survive this")
-                return
+    for p, t in enumerate(reduces):
+        rec = job.tasks[t]
+        if p in lost:  # reading lost pieces: cannot finish; run once the pieces are back
+            job.abandoned += len(rec.running)
+            rec.running.clear()
+    job._check_step_input()  # (a reducer still running that wrote there is checked by its TaskDone)
 
 
 def snapshot(state: MasterState) -> dict:
@@ -590,7 +675,7 @@ def snapshot(state: MasterState) -> dict:
             {
                 "job_id": j.job_id, "spec": j.spec, "status": j.status, "stage": j.stage, "outputs": j.outputs,
                 "error": j.error, "details": j.details, "usage_error": j.usage_error, "abandoned": j.abandoned,
-                "dead_stores": j.dead_stores, "rings": j.rings,
+                "dead_stores": j.dead_stores, "rings": j.rings, "commit": j.commit, "cleaned": j.cleaned,
                 "tasks": {t: {"launched": r.launched, "running": sorted(r.running), "done_attempt": r.done_attempt,
                               "result": r.result, "failures": [list(f) for f in r.failures], "fatal": r.fatal,
                               "usage": r.usage, "redo": r.redo, "patches": [[p, a] for p, a in r.patches.items()],
@@ -615,7 +700,10 @@ def restore(data: Mapping[str, Any]) -> MasterState:
         job = JobState(j["job_id"], j["spec"], JobPlan.from_dict(j["spec"]["plan"]), status=j["status"],
                        stage=j["stage"], outputs=list(j["outputs"]), error=j["error"], details=j["details"],
                        usage_error=j["usage_error"], abandoned=j.get("abandoned", 0),
-                       dead_stores=list(j.get("dead_stores", [])), rings=list(j.get("rings", [])))
+                       dead_stores=list(j.get("dead_stores", [])), rings=list(j.get("rings", [])),
+                       commit=j.get("commit"),
+                       # an ended job in a snapshot from before JobCleaned existed was cleaned up then
+                       cleaned=j.get("cleaned", j["status"] in TERMINAL))
         for t, r in j["tasks"].items():
             job.tasks[t] = TaskRecord(launched=r["launched"], running=set(r["running"]), done_attempt=r["done_attempt"],
                                       result=r["result"], failures=[tuple(f) for f in r["failures"]],
@@ -653,6 +741,9 @@ __all__ = [
     "JobCommitted",
     "JobFailed",
     "JobCancelled",
+    "JobCleaned",
+    "CommitStarted",
+    "StoreRestarted",
     "MasterState",
     "JobState",
     "TaskRecord",

@@ -26,7 +26,7 @@ from ray.exceptions import ActorDiedError, RayError
 from framework.cluster import alive_nodes
 from framework.master.consensus import ConsensusNode, NotLeaderError
 from framework.master.peers import HOLD_SECONDS
-from framework.master.state import RUNNING, JobState, RingChanged, StoreLost, StoresRetired
+from framework.master.state import RUNNING, JobState, RingChanged, StoreLost, StoreRestarted, StoresRetired
 from framework.names import NAMESPACE, STORE_PREFIX
 from framework.shuffle.fleet import start_store, store_names
 from framework.shuffle.membership import stores_to_add
@@ -243,9 +243,12 @@ class StoreKeeper:
 
     async def _restart_store(self, name: str, dead: Any) -> bool:
         """Start a dead durable store again on its node, where it recovers its pieces from disk; True once it runs
-        again. A job whose committed pieces on it did not all come back (a map at R >= 2 went on without a replica
-        that was down) records it as lost to that job alone. False when its node is gone, it was not durable, or
-        it did not start: the caller records StoreLost for every job."""
+        again. `StoreRestarted` then gives up the attempts that may have written to the process that died, and
+        only after it is applied are the recovered pieces compared with the committed ones (so no attempt
+        becomes done later with pieces that did not come back). A job whose committed pieces on it did not all
+        come back (a write that never reached the disk, or a map at R >= 2 that went on without a replica that
+        was down) records it as lost to that job alone. False when its node is gone, it was not durable, or it
+        did not start: the caller records StoreLost for every job."""
         self.recovering.add(name)  # the membership loop must not start a fresh store under this name meanwhile
         store = None
         try:
@@ -256,7 +259,12 @@ class StoreKeeper:
             started = time.monotonic()
             store = await asyncio.to_thread(start_store, name, before["node"], before.get("budget"), True, True,
                                             before.get("scope", self.scope))
+            await asyncio.wait_for(store.inventory.remote(), timeout=STORE_RESTART_TIMEOUT_S)  # it has recovered
+            self.backend.replace_store(name, store)
+            await self.node.propose([StoreRestarted("", name)])
             held = await asyncio.wait_for(store.inventory.remote(), timeout=STORE_RESTART_TIMEOUT_S)
+        except NotLeaderError:
+            return True  # it runs again: the next leader's pieces check compares what it holds
         except (RayError, ValueError, asyncio.TimeoutError) as e:
             log.warning("replica %s: could not start store %s again: %s", self.me, name, e)
             if store is not None:  # half started: it must not linger under the name with data nobody checked
@@ -274,7 +282,6 @@ class StoreKeeper:
         running = {j.job_id for j in jobs} - set(short)
         stale = {entry[0] for entry in held if entry[0] not in running}
         await asyncio.gather(*(store.drop_job.remote(j) for j in stale), return_exceptions=True)
-        self.backend.replace_store(name, store)
         self.restarts.append({"store": name, "node": before["node"], "time": time.time(),
                               "seconds": round(time.monotonic() - started, 3), "pieces": len(held),
                               "lost_to": short})

@@ -221,6 +221,13 @@ class Replica:
     def leader_hint(self) -> int | None:
         return self.id if self._role == LEADER else self._leader_hint
 
+    def lease_ticks_left(self) -> int:
+        """While leading: ticks until the lease runs out unless a majority acknowledges something newer (the
+        leader steps down then). Not leading: -1."""
+        if self._lead is None or self._role != LEADER:
+            return -1
+        return self._lead.lease_left(self._now, self._config.lease_ticks)
+
     def ballot(self) -> Ballot:
         """The highest ballot this replica promised (its own ballot while it is candidate or leader)."""
         return self._promised

@@ -76,8 +76,14 @@ class Leadership:
 
     def lease_valid(self, now: int, lease_ticks: int) -> bool:
         """A majority (counting ourselves) acknowledged something we sent within the last `lease_ticks`."""
-        fresh = 1 + sum(1 for sent in self.lease.values() if now - sent <= lease_ticks)
-        return fresh >= self.quorum
+        return self.lease_left(now, lease_ticks) >= 0
+
+    def lease_left(self, now: int, lease_ticks: int) -> int:
+        """Ticks until the lease runs out unless a majority acknowledges something newer (negative: it has)."""
+        if self.quorum <= 1:
+            return lease_ticks
+        acked = sorted(self.lease.values(), reverse=True)  # we count as one: the quorum-1'th freshest peer decides
+        return acked[self.quorum - 2] + lease_ticks - now if len(acked) >= self.quorum - 1 else -1
 
     def _maybe_chosen(self, slot: int) -> bool:
         if len(self.flights[slot].acks) >= self.quorum:
