@@ -7,10 +7,12 @@ files do), snapshots every 40 or 150 slots on most seeds (so restarts and catch-
 snapshots), `JobDrivers` on whichever replica leads, the real `drive` loop and the real `MasterState` / `JobState`
 with plans from `framework.plan.build_plan` (2 or 3 jobs a seed, 1 to 3 steps). What is modelled: the glue of
 `framework/master/replica.py` (take-over, submit, cancel, scale), the network between the replicas, the store
-keeper (a store's death, and a durable store that came back without some pieces, become `StoreLost`), the Ray
+keeper (a store's death becomes `StoreLost`; a durable store that came back, `StoreRestarted` and then, where it
+lacks committed pieces of a job, `StoreLost` for that job), the Ray
 backend (attempts that finish after a random virtual time, fail in user code, die with their worker, hang until
 cancelled / their leader dies / their worker is declared dead, write their pieces to the stores of their
-placement and their part files to `_temporary`), and `framework.io`'s commit and abort of the output directory.
+placement and their part files to `_temporary`), and `framework.io`'s commit and abort of the output directory
+(the commit in a "thread" that outlives its driver, checking the real `ReplicaLead` lease before each change).
 Everything runs on `VirtualLoop`, an asyncio loop whose clock jumps to the next timer when nothing is ready: no
 real sleeping, no threads, and the same seed gives the same run.
 
@@ -27,21 +29,23 @@ the end:
   part files of those attempts (with the rows a fault-free run writes), `_SUCCESS` naming it, and the outputs it
   recorded are those parts; its counters equal the fault-free run's (each task's counters derive from its id);
 - `_SUCCESS` is written once, and a job that must fail (a task that always fails) never commits;
-- a done map runs again only for partitions whose committed pieces are on no live store the job still uses, and
+- a done task runs again only for partitions whose committed pieces are on no live store the job still uses (a
+  reducer only to make again a step's output that the next step reads), never for one it wrote nothing to, and
   a `StoreLost` names a store that really died or really lost pieces of that job;
 - a failed or cancelled job leaves no part file, and no attempt writes one after its cleanup ran;
 - a job fails only for a good reason (a task out of attempts, bad input, the only copy of a step's output lost);
   never because the master broke, and no replica logs an error;
 - liveness: once faults stop, every job ends (and its driver finishes) within `settle_seconds` of virtual time.
 
-Coordinator issues the checker found that are not fixed here are listed in KNOWN_ISSUES: each run notes the ones
-it hits (and stops early where the rest would only be that issue playing out); `--strict` makes them violations.
-Planted bugs (BUGS, `--bug NAME`, patched in for one run) show that the checker catches what it claims to.
+The six coordinator bugs this checker found when it was written are fixed in framework/master (a cancel during
+the commit, two leaders committing at once, a lost step output not noticed, an ended job's cleanup not resumed,
+a store that came back short under an attempt in flight, a done map re-run for a partition it never wrote):
+each is a violation here now. Planted bugs (BUGS, `--bug NAME`, patched in for one run) show that the checker catches what it claims to.
 
     python tests/job_sim.py --seeds 2000                       # the repro command of the first failing seed
     python tests/job_sim.py --seeds 1000 --bug commit-early     # a planted bug the checker must catch
     python tests/job_sim.py --seeds 1 --start 42 --trace        # every event of one seed
-    python tests/job_sim.py --seeds 500 --strict --all          # the known issues too, every failing seed
+    python tests/job_sim.py --seeds 500 --all                   # every failing seed, not only the first
     python tests/job_sim.py --seeds 100000 --jobs 2             # in 2 processes
 """
 
@@ -70,41 +74,20 @@ if __package__ in (None, ""):  # run as a script: make `framework` importable fr
 
 from framework.exec.errors import TaskError
 from framework.master import consensus as consensus_module
+from framework.master import jobs as jobs_module
 from framework.master import state as state_module
 from framework.master.consensus import ConsensusNode, NotLeaderError
 from framework.master.jobs import JobDrivers
-from framework.master.state import (CANCELLED, COMMITTED, FAILED, INFRA_ATTEMPTS, RUNNING, TERMINAL, Command,
-                                    JobCancelled, JobState, JobSubmitted, LeaderElected, MasterState, RingChanged,
-                                    StoreLost, TaskFailed, snapshot)
+from framework.master.state import (COMMITTED, FAILED, INFRA_ATTEMPTS, RUNNING, TERMINAL, Command,
+                                    JobCancelled, JobState, LeaderElected, MasterState, RingChanged,
+                                    StoreLost, StoreRestarted, TaskFailed, snapshot)
 from framework.paxos import MemoryStorage
 from framework.plan import (InputSplits, StepShape, build_plan, is_reduce, output_dataset, partition_of,
                             reduce_task_id, shuffle_dataset, stage_of)
 from framework.shuffle.ring import HashRing, placements
 
-BUGS = ("count-every-attempt", "commit-early", "rerun-done-map", "read-short")
-
-#: coordinator issues the simulator found and tolerates unless --strict (each is a violation of an invariant above;
-#: see the report for the seeds that show them)
-KNOWN_ISSUES = {
-    "cancel-during-commit": "a job cancelled while its driver commits the output ends cancelled, yet its output is "
-                            "committed (parts and _SUCCESS), or partly moved (driver: commit, then JobCommitted)",
-    "double-commit": "a deposed leader's commit goes on in its thread while the new leader commits the same job: "
-                     "_SUCCESS is written twice (the same parts; with --overwrite the second deletes it a while)",
-    "lost-step-output": "the only copy of a step's reduce output, lost when that step is still current or once "
-                        "the next step's map that reads it is done (and then re-run), is not noticed: "
-                        "state._store_lost looks for lost inputs only among the next step's maps not yet done, so "
-                        "the maps that read it fail INFRA_ATTEMPTS times (~30 s of backoff) before the job fails",
-    "cleanup-not-resumed": "a job that failed or was cancelled, whose leader died (or lost the lead) before its "
-                           "driver cleaned up, keeps its _temporary part files (and its shuffle pieces) for good: "
-                           "JobDrivers.start_all starts drivers for running jobs only",
-    "short-store-in-flight": "a durable store that comes back without pieces of a map attempt still running "
-                             "(whose TaskDone is applied after the store's check) is not recorded lost: the check "
-                             "compares committed pieces only, so the reducers fail INFRA_ATTEMPTS times, then the "
-                             "job (storekeeper._restart_store / check_pieces)",
-    "redo-empty-partition": "a done map is re-run for a partition it wrote nothing to, when that partition's "
-                            "store died (state._check_map_output does not look at the map's partition counts)",
-}
-
+BUGS = ("count-every-attempt", "commit-early", "rerun-done-map", "read-short", "unfenced-commit",
+        "cancel-while-committing")
 
 class Violation(AssertionError):
     """The checker saw a safety or liveness violation."""
@@ -450,6 +433,20 @@ def _patched(bug: str | None, snapshot_every: int, placements_fn: Any) -> Iterat
             return [{**g, "wrote": []} for g in original_grouped(entries)]
 
         patch(state_module, "_grouped", grouped)
+    elif bug == "unfenced-commit":  # a deposed leader's commit goes on, and the next one does not wait for it
+        original_init = jobs_module.ReplicaLead.__init__
+
+        def init(self: Any, node: Any) -> None:
+            original_init(self, node)
+            self.fence_s = 0.0
+
+        patch(jobs_module.ReplicaLead, "__init__", init)
+        patch(jobs_module.ReplicaLead, "check", lambda self: None)
+    elif bug == "cancel-while-committing":  # a cancel is taken after the commit began
+        def cancelled(self: MasterState, job: JobState, cmd: Any) -> None:
+            job.status, job.error = "cancelled", cmd.reason
+
+        patch(MasterState, "_apply_JobCancelled", cancelled)
     elif bug is not None:
         raise ValueError(f"unknown bug {bug!r}; choose from {BUGS}")
     try:
@@ -508,6 +505,8 @@ class SimReplica:
             loop = asyncio.get_running_loop()
             await self.node.propose([LeaderElected("", self.id, list(self.node.core.ballot()), loop.time())])
             await self.check_stores(inventory=True)  # StoreKeeper.check_pieces and the watches
+            self.sim.stats["cleanup resumed"] += sum(1 for job in self.node.state.jobs.values()
+                                                     if job.status in TERMINAL and not job.cleaned)
             self.drivers.start_all()
         except NotLeaderError:
             return
@@ -515,16 +514,20 @@ class SimReplica:
     async def _before_drive(self, job: JobState) -> None:
         asyncio.ensure_future(self.watch_stores(False))  # StoreKeeper.watch: a store already gone is reported
 
-    async def watch_stores(self, inventory: bool) -> None:
+    async def watch_stores(self, inventory: bool, restarted: str | None = None) -> None:
         try:
-            await self.check_stores(inventory)
+            await self.check_stores(inventory, restarted)
         except NotLeaderError:
             pass
 
-    async def check_stores(self, inventory: bool) -> None:
+    async def check_stores(self, inventory: bool, restarted: str | None = None) -> None:
         """The store keeper: a dead store any running job still uses is lost to all; a live one that lacks committed
-        pieces of a job (it came back from its disk without them) is lost to that job."""
+        pieces of a job (it came back from its disk without them) is lost to that job. A store that `restarted`
+        (StoreKeeper._restart_store) is first recorded so (StoreRestarted), and then compared."""
         world = self.sim.world
+        if restarted is not None:
+            self.sim.say(f"replica {self.id} records that {restarted} restarted")
+            await self.node.propose([StoreRestarted("", restarted)])
         dead: list[str] = []
         short: list[StoreLost] = []
         for job_id in sorted(self.node.state.jobs):
@@ -550,31 +553,11 @@ class SimReplica:
         return list(ring["stores"]) if ring["version"] else list(self.sim.initial_stores)
 
     async def submit(self, job_id: str, spec: dict) -> dict:
-        if job_id not in self.node.state.jobs:
-            if not self.node.is_leader():
-                return {"leader": self.node.leader_hint()}
-            spec = {**spec, "ring": spec.get("ring") or HashRing(self.ring_stores()).to_dict()}
-            try:
-                await self.node.propose([JobSubmitted(job_id, spec)])
-            except NotLeaderError as e:
-                return {"leader": e.hint}
-        self.drivers.start(job_id)
-        return {"ok": True}
+        return await self.drivers.submit(job_id, spec, self.ring_stores())
 
     async def cancel(self, job_id: str) -> dict:
-        job = self.node.state.jobs.get(job_id)
-        if job is None:
-            return {"error": f"no job {job_id}"}
-        if job.status in TERMINAL:
-            return {"status": job.status}
-        if not self.node.is_leader():
-            return {"leader": self.node.leader_hint()}
-        try:
-            await self.node.propose([JobCancelled(job_id, "cancelled by the user")])
-        except NotLeaderError as e:
-            return {"leader": e.hint}
-        await self.drivers.wait_ended(job_id, 60)
-        return {"status": job.status}
+        answer = await self.drivers.cancel(job_id, "cancelled by the user")
+        return answer if answer is not None else {"status": self.node.state.jobs[job_id].status}
 
     async def scale(self, stores: list[str]) -> dict:
         if not self.node.is_leader():
@@ -798,6 +781,8 @@ class Attempt:
                 if set(source["wrote"]) <= {t for t, _, _ in listing}:
                     found = listing
                     break
+            if found is None and not source["wrote"]:
+                continue  # none of its tasks wrote to this partition: nothing was lost
             if found is None:
                 if died:  # waits for a successor of the dead store, which never comes
                     await asyncio.sleep(self.sim.params.store_wait)
@@ -843,9 +828,9 @@ class SimOutput:
     def __init__(self, sim: "Simulation", replica: SimReplica) -> None:
         self.sim, self.replica = sim, replica
 
-    async def commit(self, job: JobState, parts: dict) -> list[str]:
-        task = self.sim.loop.create_task(self._commit(job.job_id, job.spec["output"]["path"], dict(parts)),
-                                         context=self.replica.ctx)
+    async def commit(self, job: JobState, parts: dict, check: Any = None) -> list[str]:
+        task = self.sim.loop.create_task(self._commit(job.job_id, job.spec["output"]["path"], dict(parts),
+                                                      check or (lambda: None)), context=self.replica.ctx)
         return await asyncio.shield(task)
 
     async def abort(self, job: JobState) -> None:
@@ -858,7 +843,8 @@ class SimOutput:
         if not self.replica.alive:
             raise asyncio.CancelledError
 
-    async def _commit(self, job_id: str, out: str, parts: dict) -> list[str]:
+    async def _commit(self, job_id: str, out: str, parts: dict, check: Any) -> list[str]:
+        """As commit_output: `check` before each change to the directory (it raises once the lease may be gone)."""
         sim = self.sim
         if not self.replica.alive:
             raise asyncio.CancelledError
@@ -867,28 +853,27 @@ class SimOutput:
             d = sim.world.dir(job_id)
             paths = [f"{out}/part-{p:05d}.jsonl" for p in sorted(parts)]
             await self._fs()
+            check()
             if d.success == job_id:  # this commit ran to its end before
                 d.temp.clear()
                 return paths
             d.commits.append(sorted(parts.items()))
             for p in sorted(parts):
                 await self._fs()
+                check()
                 src, dst = parts[p].rsplit("/", 1)[1], f"part-{p:05d}.jsonl"
                 if src in d.temp:
                     d.final[dst] = d.temp.pop(src)
                 elif dst not in d.final:
                     raise FileNotFoundError(f"output part {p} of job {job_id} is missing: {parts[p]}")
             await self._fs()
+            check()
             d.success = job_id
             d.success_writes += 1
             sim.say(f"replica {self.replica.id} wrote _SUCCESS of {job_id}")
             if d.success_writes > 1:
-                message = (f"job {job_id}: _SUCCESS written {d.success_writes} times (replica {self.replica.id} "
-                           f"committed the output again)")
-                if all(c == d.commits[0] for c in d.commits):  # concurrent commits (it began before the first ended)
-                    sim.known_issue("double-commit", message)
-                else:
-                    sim.fail(f"{message}, with other parts: {d.commits}")
+                sim.fail(f"job {job_id}: _SUCCESS written {d.success_writes} times (replica {self.replica.id} "
+                         f"committed the output again; the commits: {d.commits})")
             d.temp.clear()
             return paths
         finally:
@@ -947,10 +932,12 @@ class Oracle:
             self.sim.fail(f"replica {replica.id} applied command {pos}, but only {len(self.log)} were applied before")
             return
         self.log.append(key)
-        if isinstance(cmd, (LeaderElected, RingChanged, StoreLost)):
+        if isinstance(cmd, (LeaderElected, RingChanged, StoreLost, StoreRestarted)):
             self.sim.stats[cmd.kind] += 1
         target = self.state.jobs.get(cmd.job_id)
         running = target is not None and target.status == RUNNING
+        if isinstance(cmd, JobCancelled) and running and target.commit is not None:
+            self.sim.stats["cancel too late (committing)"] += 1
         self.state.apply(cmd)
         if self.sim.trace:
             self.sim.say(f"applied #{pos}: {_describe(cmd)}")
@@ -969,9 +956,11 @@ class Oracle:
                     self._check_failure(job)
 
     def _check_lost_input(self, cmd: TaskFailed) -> None:
-        """An attempt could not read its input. Usually a store died and its StoreLost is on its way; the known
-        issues when the state itself holds that input lost (it should have failed the job, or made it again), or
-        when a store that came back short lacks a committed piece the state never learned it lost."""
+        """An attempt could not read its input. Usually a store died and its StoreLost is on its way (or a store
+        came back short, and the keeper's StoreRestarted and check are): violations when the state itself holds
+        that input lost (it should have failed the job, or made it again), or when a store that came back short
+        still lacks a committed piece the state never learned it lost after the attempt's backoff outlasted
+        every check on its way."""
         job = self.state.jobs.get(cmd.job_id)
         if job is None or job.status != RUNNING:
             return
@@ -988,16 +977,16 @@ class Oracle:
                 return
             p, dataset, num = q, output_dataset(stage - 1), job.plan.stages[stage - 1].num_partitions
             rec = job.tasks[reduce_task_id(stage - 1, q)]
-            if rec.done and job._lost(rec, rec.done_attempt, [q], num):
-                self.sim.known_issue("lost-step-output", f"job {cmd.job_id}: map {cmd.task_id} (attempt "
-                                     f"{cmd.attempt}{', a re-run of the done map' if job.tasks[cmd.task_id].done else ''}"
-                                     f") cannot read step {stage - 1}'s partition {q}, lost with store(s) "
-                                     f"{job.dead_stores}", end=True)
+            if rec.done and (rec.result or {}).get("rows") and job._lost(rec, rec.attempt_for(q), [q], num):
+                self.sim.fail(f"job {cmd.job_id}: map {cmd.task_id} (attempt {cmd.attempt}"
+                              f"{', a re-run of the done map' if job.tasks[cmd.task_id].done else ''}) cannot read "
+                              f"step {stage - 1}'s partition {q}, lost with store(s) {job.dead_stores}, and the job "
+                              f"goes on")
                 return
             writers = [(reduce_task_id(stage - 1, q), rec)] if rec.done and (rec.result or {}).get("rows") else []
         failures = sum(1 for f in job.tasks[cmd.task_id].failures if len(f) > 3 and f[3])
-        if f" of {dataset} " not in cmd.error or failures < 3:
-            return  # give a StoreLost on its way the time to arrive
+        if f" of {dataset} " not in cmd.error or failures < 6:
+            return  # give a StoreLost on its way the time to arrive (5 backoffs: 3.1 s, past any notice's delay)
         world = self.sim.world
         for task, rec in writers:
             attempt = rec.attempt_for(p)
@@ -1009,9 +998,9 @@ class Oracle:
                 continue
             short = [n for n in usable if world.stores[n].alive and job.job_id in world.stores[n].lost_jobs]
             if short:
-                self.sim.known_issue("short-store-in-flight", f"job {job.job_id}: {cmd.task_id} cannot read the "
-                                     f"piece of {task} (attempt {attempt}) of partition {p} of {dataset}: store(s) "
-                                     f"{short} came back without it, and no StoreLost followed", end=True)
+                self.sim.fail(f"job {job.job_id}: {cmd.task_id} cannot read the piece of {task} (attempt {attempt}) "
+                              f"of partition {p} of {dataset}: store(s) {short} came back without it, and no "
+                              f"StoreLost followed")
                 return
 
     def _check_store_lost(self, cmd: StoreLost) -> None:
@@ -1082,21 +1071,27 @@ class Oracle:
         if rec.finished:
             self.sim.fail(f"job {job.job_id}: finished task {task_id} launched again (attempt {attempt})")
         elif rec.done:
-            if is_reduce(task_id):
-                self.sim.fail(f"job {job.job_id}: done reducer {task_id} launched again (attempt {attempt})")
-                return
-            dataset = shuffle_dataset(stage_of(task_id))
-            wrote = (rec.result or {}).get("partitions", {})
+            if is_reduce(task_id):  # only to make again its output, lost with its stores, that the next step reads
+                if not rec.redo or stage_of(task_id) == len(job.plan.stages) - 1:
+                    self.sim.fail(f"job {job.job_id}: done reducer {task_id} launched again (attempt {attempt})")
+                    return
+                self.sim.stats["reducer redone"] += 1
+                dataset = output_dataset(stage_of(task_id))
+            else:
+                dataset = shuffle_dataset(stage_of(task_id))
+            wrote = ({str(partition_of(task_id)): (rec.result or {}).get("rows")} if is_reduce(task_id)
+                     else (rec.result or {}).get("partitions", {}))
             empty = [p for p in rec.redo if not wrote.get(str(p))]
             if empty:
-                self.sim.known_issue("redo-empty-partition", f"job {job.job_id}: done map {task_id} runs again "
-                                     f"(attempt {attempt}) for partition(s) {empty}, to which it wrote nothing")
+                self.sim.fail(f"job {job.job_id}: done task {task_id} runs again (attempt {attempt}) for "
+                              f"partition(s) {empty}, to which it wrote nothing")
+                return
             for p in rec.redo:
                 committed = rec.attempt_for(p)
                 for name, store in sorted(self.sim.world.stores.items()):
                     if (store.alive and name not in job.dead_stores
                             and store.holds(job.job_id, dataset, p, task_id, committed)):
-                        self.sim.fail(f"job {job.job_id}: done map {task_id} runs again (attempt {attempt}) for "
+                        self.sim.fail(f"job {job.job_id}: done task {task_id} runs again (attempt {attempt}) for "
                                       f"partition {p}, though the pieces of its committed attempt {committed} are "
                                       f"on live store {name}")
                         return
@@ -1109,17 +1104,9 @@ class Oracle:
             if job.status == COMMITTED:
                 self.check_committed(job_id, "at the end")
             elif d is not None and (d.final or d.temp or d.success):
-                message = (f"{job.status} job {job_id} left output files: {sorted(d.final) + sorted(d.temp)}"
-                           f"{' and _SUCCESS' if d.success else ''}")
-                explained = False
-                if job.status == CANCELLED and d.commits:  # the commit moved them: no cleanup removes those
-                    sim.known_issue("cancel-during-commit", message)
-                    explained = not d.temp
-                if d.temp and not d.cleaned:
-                    sim.known_issue("cleanup-not-resumed", message)
-                    explained = True
-                if not explained:
-                    sim.fail(message)
+                sim.fail(f"{job.status} job {job_id} left output files: {sorted(d.final) + sorted(d.temp)}"
+                         f"{' and _SUCCESS' if d.success else ''}{' (a commit had begun)' if d.commits else ''}"
+                         f"{'' if d.cleaned else ' (no cleanup ran)'}")
             if sim.violation:
                 return
         states = {}
@@ -1179,7 +1166,7 @@ class Network:
 
 class Simulation:
     def __init__(self, seed: int, *, bug: str | None = None, params: Params = Params(), trace: bool = False,
-                 lines: list[str] | None = None, strict: bool = False) -> None:
+                 lines: list[str] | None = None) -> None:
         if bug is not None and bug not in BUGS:
             raise ValueError(f"unknown bug {bug!r}; choose from {BUGS}")
         self.seed, self.bug, self.params, self.trace, self.lines = seed, bug, params, trace, lines
@@ -1208,10 +1195,7 @@ class Simulation:
         self.loop: VirtualLoop | None = None
         self.sent: asyncio.Future | None = None
         self.world_ctx = contextvars.Context()
-        self.strict = strict
         self.placements = _memo_placements()
-        self.known: dict[str, str] = {}  # known coordinator issues this run hit (tolerated unless strict)
-        self.ended_early = False
         self.stats: collections.Counter = collections.Counter()  # what happened (faults, outcomes), for coverage
 
     # -- running ---------------------------------------------------------------------------------------------------
@@ -1227,7 +1211,7 @@ class Simulation:
                 try:
                     loop.run_until_complete(self._main())
                 except RuntimeError:
-                    if self.violation is None and not self.ended_early:  # stopped by fail(): raised below
+                    if self.violation is None:  # stopped by fail(): raised below
                         raise
         finally:
             self.closing = True
@@ -1249,8 +1233,8 @@ class Simulation:
                 task.cancel()
             try:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            except RuntimeError:  # the main task's end stopped the loop: go round again
-                pass
+            except (RuntimeError, Violation):  # the main task's end stopped the loop, or a cancelled task's
+                pass  # cleanup awaits what will never come (a proposal): go round again, cancelling it anew
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -1260,18 +1244,6 @@ class Simulation:
         if self.violation is None and not self.closing:
             self.violation = Violation(message)
             self.say(f"VIOLATION: {message}")
-            self.loop.stop()
-
-    def known_issue(self, name: str, message: str, *, end: bool = False) -> None:
-        """A known coordinator issue (see KNOWN_ISSUES): a violation with `strict`, else noted (and with `end`, the
-        run stops here, clean: what follows would only be that issue playing out, slowly)."""
-        if self.strict:
-            self.fail(f"[known issue {name}] {message}")
-            return
-        self.say(f"known issue {name}: {message}")
-        self.known.setdefault(name, message)
-        if end and not self.ended_early and self.violation is None:
-            self.ended_early = True
             self.loop.stop()
 
     def say(self, text: str) -> None:
@@ -1502,18 +1474,18 @@ class Simulation:
         if dropped:
             self.say(f"store {store.name} comes back without {dropped}")
             self.stats["store came back short"] += 1
-            self._notify_leaders(inventory=True, delay=(0.05, 0.5))
+            self._notify_leaders(inventory=True, delay=(0.05, 0.5), restarted=store.name)
 
-    def _notify_leaders(self, *, inventory: bool, delay: tuple[float, float]) -> None:
+    def _notify_leaders(self, *, inventory: bool, delay: tuple[float, float], restarted: str | None = None) -> None:
         """Every replica that leads (and so watches the stores) hears of it."""
         for r in self.replicas.values():
             if r is not None and r.node.leading:
-                self.loop.call_later(self.rng.uniform(*delay), self._watch_fired, r, inventory,
+                self.loop.call_later(self.rng.uniform(*delay), self._watch_fired, r, inventory, restarted,
                                      context=self.world_ctx)
 
-    def _watch_fired(self, replica: SimReplica, inventory: bool) -> None:
+    def _watch_fired(self, replica: SimReplica, inventory: bool, restarted: str | None) -> None:
         if replica.alive:
-            self.loop.create_task(replica.watch_stores(inventory), context=replica.ctx)
+            self.loop.create_task(replica.watch_stores(inventory, restarted), context=replica.ctx)
 
     def _change_ring(self) -> None:
         name = f"store-{len(self.world.stores)}"
@@ -1633,43 +1605,35 @@ def _captured_logs(sim: Simulation) -> Iterator[None]:
 # ---- running seeds ---------------------------------------------------------------------------------------------
 
 
-Known = dict  # known issue -> [seeds that hit it, the first such seed]
-
-
-def find_violation(seed: int, *, bug: str | None = None, strict: bool = False, params: Params = Params(),
-                   known: Known | None = None, stats: collections.Counter | None = None) -> str | None:
-    """The violation one seed produces, as a message, or None when the run is clean (`known` counts the known
-    issues it hit, `stats` what happened)."""
-    sim = Simulation(seed, bug=bug, strict=strict, params=params)
+def find_violation(seed: int, *, bug: str | None = None, params: Params = Params(),
+                   stats: collections.Counter | None = None) -> str | None:
+    """The violation one seed produces, as a message, or None when the run is clean (`stats` counts what
+    happened)."""
+    sim = Simulation(seed, bug=bug, params=params)
     try:
         sim.run()
     except Violation as exc:
         return str(exc)
     finally:
-        if known is not None:
-            for name in sim.known:
-                known.setdefault(name, [0, seed])[0] += 1
         if stats is not None:
             stats.update(sim.stats)
     return None
 
 
-def repro_line(seed: int, bug: str | None, strict: bool = False) -> str:
+def repro_line(seed: int, bug: str | None) -> str:
     line = f"python tests/job_sim.py --seeds 1 --start {seed}"
     if bug is not None:
         line += f" --bug {bug}"
-    if strict:
-        line += " --strict"
     return line
 
 
-def run_seeds(start: int, count: int, *, bug: str | None = None, strict: bool = False, stop_at_first: bool = True,
-              known: Known | None = None, stats: collections.Counter | None = None) -> list[tuple[int, str]]:
+def run_seeds(start: int, count: int, *, bug: str | None = None, stop_at_first: bool = True,
+              stats: collections.Counter | None = None) -> list[tuple[int, str]]:
     """Failing seeds (with their violation) among `start .. start+count-1`."""
     failures = []
     with _few_gc_passes():
         for seed in range(start, start + count):
-            problem = find_violation(seed, bug=bug, strict=strict, known=known, stats=stats)
+            problem = find_violation(seed, bug=bug, stats=stats)
             if problem is not None:
                 failures.append((seed, problem))
                 if stop_at_first:
@@ -1677,34 +1641,30 @@ def run_seeds(start: int, count: int, *, bug: str | None = None, strict: bool = 
     return failures
 
 
-def first_violation(bug: str | None, budget: int, *, start: int = 0, strict: bool = False) -> tuple[int, str] | None:
+def first_violation(bug: str | None, budget: int, *, start: int = 0) -> tuple[int, str] | None:
     """The first seed (and its message) at which the checker finds a violation, within `budget` seeds."""
-    found = run_seeds(start, budget, bug=bug, strict=strict)
+    found = run_seeds(start, budget, bug=bug)
     return found[0] if found else None
 
 
-def _run_chunk(args: tuple) -> tuple[list[tuple[int, str]], Known, int]:
-    start, count, bug, strict, stop_at_first = args
-    known: Known = {}
-    failures = run_seeds(start, count, bug=bug, strict=strict, stop_at_first=stop_at_first, known=known)
-    return failures, known, count
+def _run_chunk(args: tuple) -> tuple[list[tuple[int, str]], collections.Counter]:
+    start, count, bug, stop_at_first = args
+    stats: collections.Counter = collections.Counter()
+    return run_seeds(start, count, bug=bug, stop_at_first=stop_at_first, stats=stats), stats
 
 
-def run_parallel(start: int, count: int, jobs: int, *, bug: str | None = None, strict: bool = False,
-                 stop_at_first: bool = True, known: Known | None = None) -> list[tuple[int, str]]:
+def run_parallel(start: int, count: int, jobs: int, *, bug: str | None = None, stop_at_first: bool = True,
+                 stats: collections.Counter | None = None) -> list[tuple[int, str]]:
     """`run_seeds` in `jobs` processes, in chunks of consecutive seeds; the failures in seed order (with
     stop_at_first, only the first: the chunks are read in order, so it is the lowest failing seed)."""
     chunk = max(1, min(200, count // (jobs * 4)))
-    chunks = [(s, min(chunk, start + count - s), bug, strict, stop_at_first) for s in range(start, start + count, chunk)]
+    chunks = [(s, min(chunk, start + count - s), bug, stop_at_first) for s in range(start, start + count, chunk)]
     failures: list[tuple[int, str]] = []
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        for found, seen, _ in pool.imap(_run_chunk, chunks):
+        for found, seen in pool.imap(_run_chunk, chunks):
             failures += found
-            if known is not None:
-                for name, (n, first) in seen.items():
-                    entry = known.setdefault(name, [0, first])
-                    entry[0] += n
-                    entry[1] = min(entry[1], first)
+            if stats is not None:
+                stats.update(seen)
             if failures and stop_at_first:
                 pool.terminate()
                 break
@@ -1728,39 +1688,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=100, help="how many seeds to run")
     parser.add_argument("--start", type=int, default=0, help="the first seed")
     parser.add_argument("--bug", choices=BUGS, help="plant a bug the checker must catch")
-    parser.add_argument("--strict", action="store_true",
-                        help=f"the known coordinator issues are violations too ({', '.join(KNOWN_ISSUES)})")
     parser.add_argument("--all", action="store_true", help="keep going after the first failing seed")
     parser.add_argument("--jobs", type=int, default=1, help="processes to run seeds in")
     parser.add_argument("--trace", action="store_true", help="print every event of each seed (use with --seeds 1)")
     args = parser.parse_args(argv)
     if args.trace:
-        return _trace(args.start, args.seeds, args.bug, args.strict)
+        return _trace(args.start, args.seeds, args.bug)
     began, cpu = time.perf_counter(), time.process_time()
-    known: Known = {}
     if args.jobs > 1:
-        failures = run_parallel(args.start, args.seeds, args.jobs, bug=args.bug, strict=args.strict,
-                                stop_at_first=not args.all, known=known)
+        failures = run_parallel(args.start, args.seeds, args.jobs, bug=args.bug, stop_at_first=not args.all)
     else:
-        failures = run_seeds(args.start, args.seeds, bug=args.bug, strict=args.strict, stop_at_first=not args.all,
-                             known=known)
+        failures = run_seeds(args.start, args.seeds, bug=args.bug, stop_at_first=not args.all)
     elapsed = time.perf_counter() - began
     for seed, problem in failures:
-        print(f"{repro_line(seed, args.bug, args.strict)}  # {problem}")
+        print(f"{repro_line(seed, args.bug)}  # {problem}")
     ran = (failures[-1][0] - args.start + 1) if failures and not args.all else args.seeds
     cpu_note = f", {time.process_time() - cpu:.1f}s CPU here" if args.jobs <= 1 else f" in {args.jobs} processes"
     print(f"# {ran} seeds, {len(failures)} failing, {elapsed:.1f}s{cpu_note} ({ran / max(elapsed, 1e-9):.1f} seeds/s)",
           file=sys.stderr)
-    for name, (n, first) in sorted(known.items()):
-        print(f"# known issue {name}: {n} seed(s), first {first} (tolerated; --strict makes it a violation)",
-              file=sys.stderr)
     return 1 if failures else 0
 
 
-def _trace(start: int, count: int, bug: str | None, strict: bool) -> int:
+def _trace(start: int, count: int, bug: str | None) -> int:
     failed = 0
     for seed in range(start, start + count):
-        sim = Simulation(seed, bug=bug, strict=strict, trace=True)
+        sim = Simulation(seed, bug=bug, trace=True)
         print(f"# seed {seed}: {len(sim.ids)} replicas, {sim.faults}, slots {sim.slots}, stores "
               f"{sim.initial_stores}, snapshots every {sim.snapshot_every}{', slow output fs' if sim.slow_fs else ''}"
               f"{', storage round-trips JSON' if sim.roundtrip else ''}")
@@ -1769,8 +1721,6 @@ def _trace(start: int, count: int, bug: str | None, strict: bool) -> int:
         except Violation as exc:
             print(f"VIOLATION: {exc}")
             failed += 1
-        for name in sorted(sim.known):
-            print(f"# known issue {name}: {KNOWN_ISSUES[name]}")
     return 1 if failed else 0
 
 
