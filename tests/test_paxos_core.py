@@ -229,6 +229,17 @@ def test_accepting_a_different_value_for_a_chosen_slot_raises_with_the_state() -
         node.step(Accept(3, 2, Ballot(3, 3), (Entry(1, Ballot(3, 3), batch("other")),), 0, 0))
 
 
+def test_a_late_accept_of_an_older_leader_for_a_slot_chosen_under_a_higher_ballot_gets_no_vote() -> None:
+    """Found by tests/job_sim.py (seed 20067 of 100,000): a majority that left us out chose slot 1 at ballot 3
+    and we learned it, still promised to the older ballot 2, whose delayed accept of another value then arrives.
+    That value was never chosen and cannot be: no error, and no vote for it (the other entries still get theirs)."""
+    chosen = Entry(1, Ballot(3, 3), batch("chosen"))
+    node = acceptor(Ballot(2, 1), (chosen,), commit=1)
+    reply, _ = reply_to(node, Accept(1, 2, Ballot(2, 1), (Entry(1, Ballot(2, 1), batch("stale")),
+                                                        Entry(2, Ballot(2, 1), NOOP)), 0, 0))
+    assert type(reply) is Accepted and reply.slots == (2,)
+
+
 # ---- elections and takeover ----------------------------------------------------------------------------------
 
 

@@ -389,7 +389,7 @@ class Replica:
             return
         if msg.ballot > self._promised:
             self._set_promised(msg.ballot)
-        slots = tuple(self._accept_entry(entry) for entry in msg.entries)
+        slots = tuple(slot for slot in map(self._accept_entry, msg.entries) if slot is not None)
         self._send(Accepted(self.id, msg.src, msg.ballot, slots, msg.sent_at))
         self._learn_commit(msg.ballot, msg.commit, msg.src)
 
@@ -414,12 +414,18 @@ class Replica:
         self._reset_election_timer()
         return True
 
-    def _accept_entry(self, entry: Entry) -> int:
+    def _accept_entry(self, entry: Entry) -> int | None:
+        """Vote for `entry`; the slot to acknowledge, or None to stay silent on it."""
         log = self._log
         if entry.slot <= log.snapshot_index:
             return entry.slot  # chosen and compacted here; the leader's value is the chosen one
         if log.is_chosen(entry.slot):
             known = log.get(entry.slot)
+            if known is not None and known.value != entry.value and entry.ballot < known.ballot:
+                # A late accept of an older leader, for a slot since chosen under a higher ballot by a majority
+                # that never included us (we still hold the older promise): its value was never chosen and never
+                # will be. Silence, not a vote for it.
+                return None
             if known is None or known.value != entry.value:
                 raise InvariantError(f"accept {entry} conflicts with chosen {known} ({self._state()})")
             return entry.slot
