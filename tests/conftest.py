@@ -17,11 +17,33 @@ RAY_PROCESS_MODULES = {"test_cli", "test_cluster", "test_node_loss", "test_resum
 def pytest_collection_modifyitems(config, items):
     """Every test that runs Ray goes to one xdist group, so they run one after another in one worker (one Ray
     session, as starting Ray costs seconds and two Rays on two cores make each other's timings lie), while the
-    pure tests (Paxos, the simulators, io, the state machine) run beside them in the other worker."""
+    pure tests (Paxos, the simulators, io, the state machine) run beside them in the other worker. Tests marked
+    `at_end` (they collect work started beside the suite) run last."""
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
         if {"ray_session", "cluster"} & set(item.fixturenames) or module in RAY_PROCESS_MODULES:
             item.add_marker(pytest.mark.xdist_group("ray"))
+    items.sort(key=lambda item: item.get_closest_marker("at_end") is not None)  # stable: the rest keep their order
+
+
+def pytest_collection_finish(session):
+    """The whole-job simulator's thousands of seeds start now, in their own processes at the lowest CPU priority:
+    the Ray tests mostly wait, so the seeds run in that idle time, and the test that checks them (at the end)
+    finds them done. Under xdist each worker runs its own tests, so there the test runs them itself."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.getoption("collectonly"):
+        return
+    if any(item.name == "test_every_seed_is_safe_and_live" and item.module.__name__.endswith("test_job_sim")
+           for item in session.items):
+        from tests.test_job_sim import start_seeds
+
+        session.config.paxflow_seeds = start_seeds(niced=True)
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "paxflow_seeds", None)
+    if proc is not None and proc.poll() is None:  # the session ended early: do not leave the seeds running
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -32,7 +32,8 @@ the end:
 - a done task runs again only for partitions whose committed pieces are on no live store the job still uses (a
   reducer only to make again a step's output that the next step reads), never for one it wrote nothing to, and
   a `StoreLost` names a store that really died or really lost pieces of that job;
-- a failed or cancelled job leaves no part file, and no attempt writes one after its cleanup ran;
+- a failed or cancelled job leaves no part file, and no attempt writes one after its cleanup ended
+  (JobCleaned: an attempt an earlier leader launched may write until Ray kills it; a last sweep removes that);
 - a job fails only for a good reason (a task out of attempts, bad input, the only copy of a step's output lost);
   never because the master broke, and no replica logs an error;
 - liveness: once faults stop, every job ends (and its driver finishes) within `settle_seconds` of virtual time.
@@ -60,6 +61,7 @@ import heapq
 import json
 import logging
 import multiprocessing
+import os
 import random
 import sys
 import time
@@ -261,6 +263,7 @@ class JobInfo:
     replicas: int
     accepted: bool = False
     client_done: bool = False
+    ring: list | None = None  # the stores of the ring the client chose, once it submitted (R >= 2)
 
 
 def make_job(rng: random.Random, job_id: str, faults: Faults, fault_seconds: float) -> JobInfo:
@@ -436,8 +439,8 @@ def _patched(bug: str | None, snapshot_every: int, placements_fn: Any) -> Iterat
     elif bug == "unfenced-commit":  # a deposed leader's commit goes on, and the next one does not wait for it
         original_init = jobs_module.ReplicaLead.__init__
 
-        def init(self: Any, node: Any) -> None:
-            original_init(self, node)
+        def init(self: Any, node: Any, inherited: bool = False) -> None:
+            original_init(self, node, inherited)
             self.fence_s = 0.0
 
         patch(jobs_module.ReplicaLead, "__init__", init)
@@ -490,6 +493,8 @@ class SimReplica:
 
     def _applied(self, cmd: Command) -> None:
         self.sim.oracle.applied(self, cmd)
+        if isinstance(cmd, RingChanged) and self.node.leading:  # StoreKeeper.watch_running: a store gone is reported
+            asyncio.ensure_future(self.watch_stores(False))
         self.drivers.applied(cmd)
 
     def _leading(self, leading: bool) -> None:
@@ -934,6 +939,8 @@ class Oracle:
         self.log.append(key)
         if isinstance(cmd, (LeaderElected, RingChanged, StoreLost, StoreRestarted)):
             self.sim.stats[cmd.kind] += 1
+        if isinstance(cmd, RingChanged):
+            self.sim.scales = [stores for stores in self.sim.scales if stores != list(cmd.stores)]
         target = self.state.jobs.get(cmd.job_id)
         running = target is not None and target.status == RUNNING
         if isinstance(cmd, JobCancelled) and running and target.commit is not None:
@@ -1186,6 +1193,7 @@ class Simulation:
         self.replicas: dict[int, SimReplica | None] = {rid: None for rid in self.ids}
         self.incarnations = {rid: 0 for rid in self.ids}
         self.amnesiac: set[int] = set()
+        self.scales: list[list[str]] = []  # store sets asked for (scale) that may still reach the log
         self.oracle = Oracle(self)
         self.net = Network(self)
         self.faulty = True
@@ -1306,8 +1314,9 @@ class Simulation:
         if leader is None or leader.drivers.tasks:
             return False
         state = leader.node.state
-        if any(j not in state.jobs or state.jobs[j].status not in TERMINAL for j in self.jobs):
-            return False
+        if any(j not in state.jobs or state.jobs[j].status not in TERMINAL or not state.jobs[j].cleaned
+               for j in self.jobs):
+            return False  # (a job's last sweep runs a while after its driver ended: JobCleaned says it ran)
         return all(r.node.state.applied == state.applied for r in self.replicas.values())
 
     def _progress(self) -> str:
@@ -1429,11 +1438,16 @@ class Simulation:
         after INFRA_ATTEMPTS tries: the faults leave each job one.)"""
         stores = self.world.stores
         state = self.oracle.state
-        rings = [(self.group_ring(), ())] if jobs is None else []
+        # the group's ring, and any ring change on its way: a job submitted now gets one of them
+        rings = [(ring, ()) for ring in [self.group_ring(), *self.scales]] if jobs is None else []
         for job in state.jobs.values():
             if job.status == RUNNING and (jobs is None or job.job_id in jobs):
                 lost = {n for n, st in stores.items() if job.job_id in st.lost_jobs} | set(job.dead_stores)
                 rings.append((list(job.ring()["stores"]), lost))
+                rings += [(scaled, lost) for scaled in self.scales]  # a ring change on its way becomes its ring
+        for info in self.jobs.values():  # submitted with a ring of its own, not yet in the log
+            if info.ring is not None and info.job_id not in state.jobs and (jobs is None or info.job_id in jobs):
+                rings.append((info.ring, set()))
         return all(any(n != without and n in stores and stores[n].alive and n not in lost for n in ring)
                    for ring, lost in rings)
 
@@ -1498,6 +1512,7 @@ class Simulation:
         self.say(f"scale the stores to {stores} (at replica {leader.id if leader else None})")
         self.stats["ring change"] += 1
         if leader is not None:
+            self.scales.append(stores)
             self.loop.create_task(leader.scale(stores), context=leader.ctx)
 
     def _stop_faults(self) -> None:
@@ -1517,6 +1532,7 @@ class Simulation:
         if info.replicas > 1:
             live = [n for n in self.group_ring() if self.world.stores[n].alive]  # the client's live handles
             spec["ring"] = HashRing(live, replicas=info.replicas).to_dict()
+            info.ring = live
         self.say(f"client submits {info.job_id}: {len(info.plan.stages)} step(s), "
                  f"{sum(len(s.maps) for s in info.plan.stages)} maps, "
                  f"{[s.num_partitions for s in info.plan.stages]} partitions, R={info.replicas}"
@@ -1566,10 +1582,10 @@ class Simulation:
     def write_part(self, att: Attempt, content: tuple) -> str:
         d = self.world.dir(att.job_id)
         name = f"part-{att.partition:05d}-a{att.attempt}.jsonl"
-        status = self.oracle.status.get(att.job_id)
-        if d.cleaned and status in TERMINAL and status != COMMITTED:
-            self.fail(f"attempt {att.describe()} wrote {name} after the output of {status} job {att.job_id} was "
-                      f"cleaned up")
+        job = self.oracle.state.jobs.get(att.job_id)
+        if job is not None and job.cleaned and job.status != COMMITTED:  # its last sweep ran: this one stays
+            self.fail(f"attempt {att.describe()} wrote {name} after the output of {job.status} job {att.job_id} was "
+                      f"cleaned up (JobCleaned)")
         d.temp[name] = content
         return f"{att.out}/_temporary/{att.job_id}/{name}"
 
@@ -1691,15 +1707,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="keep going after the first failing seed")
     parser.add_argument("--jobs", type=int, default=1, help="processes to run seeds in")
     parser.add_argument("--trace", action="store_true", help="print every event of each seed (use with --seeds 1)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line at the end: seeds, failures, seconds, CPU seconds, events")
     args = parser.parse_args(argv)
     if args.trace:
         return _trace(args.start, args.seeds, args.bug)
     began, cpu = time.perf_counter(), time.process_time()
+    stats: collections.Counter = collections.Counter()
     if args.jobs > 1:
-        failures = run_parallel(args.start, args.seeds, args.jobs, bug=args.bug, stop_at_first=not args.all)
+        failures = run_parallel(args.start, args.seeds, args.jobs, bug=args.bug, stop_at_first=not args.all,
+                                stats=stats)
     else:
-        failures = run_seeds(args.start, args.seeds, bug=args.bug, stop_at_first=not args.all)
+        failures = run_seeds(args.start, args.seeds, bug=args.bug, stop_at_first=not args.all, stats=stats)
     elapsed = time.perf_counter() - began
+    if args.json:
+        used = time.process_time() - cpu + sum(os.times()[2:4])  # this process and its finished children
+        print(json.dumps({"start": args.start, "seeds": args.seeds, "failures": failures,
+                          "repro": [repro_line(seed, args.bug) for seed, _ in failures],
+                          "seconds": round(elapsed, 1), "cpu_seconds": round(used, 1), "events": dict(stats)}))
+        return 1 if failures else 0
     for seed, problem in failures:
         print(f"{repro_line(seed, args.bug)}  # {problem}")
     ran = (failures[-1][0] - args.start + 1) if failures and not args.all else args.seeds

@@ -82,6 +82,10 @@ class Lead(Protocol):
         """How long after its election a leader waits before it commits a job another leader began to commit:
         by then that one's lease, and so its commit, has surely stopped."""
 
+    def orphans_left_s(self) -> float:
+        """How much longer attempts an earlier leader launched may still run (Ray kills them with their owner,
+        but not at once): 0 for a job this leadership drove from its submission."""
+
 
 async def drive(job: JobState, backend: Backend, propose: Propose, lead: Optional[Lead] = None) -> JobState:
     """Run a job to a terminal state (committed, failed or cancelled), clean it up, and return that state. A job
@@ -136,12 +140,39 @@ async def drive(job: JobState, backend: Backend, propose: Propose, lead: Optiona
         # Only a job that ended cleans up. A loop that stopped because this replica lost the lead (or was
         # cancelled) leaves output and shuffle data to the next leader, which resumes the job.
         if job.status in TERMINAL and not job.cleaned:
-            if job.status != COMMITTED:
-                output = getattr(backend, "output", None)
-                await (output.abort(job) if output is not None else asyncio.to_thread(_abort, job))
-            await backend.release(job.job_id)
-            await propose([JobCleaned(job.job_id)])
+            await _clean(job, backend)
+            orphans = lead.orphans_left_s() if lead is not None else 0.0
+            if orphans > 0:  # an attempt of an earlier leader may yet write: sweep again once it cannot
+                sweep = asyncio.ensure_future(_sweep_later(job, backend, propose, orphans))
+                _SWEEPS.add(sweep)
+                sweep.add_done_callback(_SWEEPS.discard)
+            else:
+                await propose([JobCleaned(job.job_id)])
     return job
+
+
+#: the delayed sweeps in flight (held so none is collected before it ran)
+_SWEEPS: set[asyncio.Task] = set()
+
+
+async def _clean(job: JobState, backend: Backend) -> None:
+    """Remove an ended job's temporary output (unless it committed) and free its shuffle data."""
+    if job.status != COMMITTED:
+        output = getattr(backend, "output", None)
+        await (output.abort(job) if output is not None else asyncio.to_thread(_abort, job))
+    await backend.release(job.job_id)
+
+
+async def _sweep_later(job: JobState, backend: Backend, propose: Propose, delay: float) -> None:
+    """Clean up again after `delay`, then record JobCleaned. The job has ended and its driver with it (the user's
+    `wait` returns); this only catches what an earlier leader's attempt wrote before Ray killed it. A leader that
+    stops leading meanwhile leaves it to the next one, which finds the job not cleaned."""
+    await asyncio.sleep(delay)
+    await _clean(job, backend)
+    try:
+        await propose([JobCleaned(job.job_id)])
+    except Exception:  # noqa: BLE001 - not the leader any more: the next one sweeps
+        log.info("job %s: the cleanup is left to the next leader", job.job_id)
 
 
 async def _launch(job: JobState, backend: Backend, propose: Propose, inflight: dict,

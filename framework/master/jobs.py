@@ -24,16 +24,24 @@ log = logging.getLogger(__name__)
 
 #: how soon a driver that stopped on a failed lease check, though its replica still leads, starts again
 RESTART_S = 0.1
+#: how long after a take-over attempts the old leader launched may still run: Ray kills a dead owner's tasks once
+#: it learns of the death (about a second here); an ended job's cleanup sweeps again after this
+ORPHAN_GRACE_S = 5.0
 
 
 class ReplicaLead:
     """One leadership of a replica (`framework.master.driver.Lead`): its ballot, and whether it still holds."""
 
-    def __init__(self, node: ConsensusNode) -> None:
+    def __init__(self, node: ConsensusNode, inherited: bool = False) -> None:
+        """`inherited`: the job ran under an earlier leader (this replica took it over)."""
         self.node = node
         self.ballot = list(node.core.ballot())
         #: twice the lease: a deposed leader's commit thread stops when its lease runs out (`check`)
         self.fence_s = 2 * group_config(node.ids).lease_ticks * TICK_SECONDS
+        self.orphans_until = asyncio.get_running_loop().time() + ORPHAN_GRACE_S if inherited else 0.0
+
+    def orphans_left_s(self) -> float:
+        return max(0.0, self.orphans_until - asyncio.get_running_loop().time()) if self.orphans_until else 0.0
 
     def check(self) -> None:
         if not self.node.holds_lease() or list(self.node.core.ballot()) != self.ballot:
@@ -57,11 +65,12 @@ class JobDrivers:
         if job is not None and job.status in TERMINAL and self.times.get(cmd.job_id, [0, 0])[1] is None:
             self.times.setdefault(cmd.job_id, [time.time(), None])[1] = time.time()
 
-    def start(self, job_id: str) -> None:
-        """Drive the job (or finish its cleanup, if it ended), unless a driver of it runs here already."""
+    def start(self, job_id: str, inherited: bool = False) -> None:
+        """Drive the job (or finish its cleanup, if it ended), unless a driver of it runs here already.
+        `inherited`: it ran under an earlier leader."""
         job = self.node.state.jobs[job_id]
         if self.node.leading and (job.status == RUNNING or not job.cleaned) and job_id not in self.tasks:
-            self.tasks[job_id] = asyncio.ensure_future(self._run(job_id, ReplicaLead(self.node)))
+            self.tasks[job_id] = asyncio.ensure_future(self._run(job_id, ReplicaLead(self.node, inherited)))
 
     async def submit(self, job_id: str, spec: dict, ring_stores: list[str]) -> dict:
         """Start a job (idempotent by job id): {"ok": True}, or {"leader": hint} when not the leader. A spec
@@ -96,8 +105,9 @@ class JobDrivers:
         return None
 
     def start_all(self) -> None:
+        """On taking the lead: drive every job an earlier leader left running or not cleaned up."""
         for job_id in list(self.node.state.jobs):
-            self.start(job_id)
+            self.start(job_id, inherited=True)
 
     def stop_all(self) -> None:
         """This replica stopped leading: the next leader resumes these jobs; this one must stop acting."""
@@ -124,7 +134,7 @@ class JobDrivers:
         except NotLeaderError:
             if self.node.leading and list(self.node.core.ballot()) == lead.ballot:
                 # the lease check failed (this loop stalled past it) though the lead held: drive the job again
-                asyncio.get_running_loop().call_later(RESTART_S, self.start, job_id)
+                asyncio.get_running_loop().call_later(RESTART_S, self.start, job_id, lead.orphans_until > 0)
             return
         except Exception as e:  # the loop itself broke (the output filesystem failed, a bug): fail the job
             log.exception("job %s failed in the master", job_id)
