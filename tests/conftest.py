@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
-    """The whole-job simulator's thousands of seeds start now, in their own processes at the lowest CPU priority:
+    """The whole-job simulator's thousands of seeds start now, in a process of their own at the lowest CPU priority:
     the Ray tests mostly wait, so the seeds run in that idle time, and the test that checks them (at the end)
     finds them done. Under xdist each worker runs its own tests, so there the test runs them itself."""
     if os.environ.get("PYTEST_XDIST_WORKER") or session.config.getoption("collectonly"):
