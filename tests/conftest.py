@@ -26,24 +26,34 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("at_end") is not None)  # stable: the rest keep their order
 
 
+#: the seed runs started beside the suite (tests/background.py): (test module, test name) -> (run name, command)
+BACKGROUND = {
+    ("test_job_sim", "test_every_seed_is_safe_and_live"): "job_sim",
+    ("test_paxos_sim", "test_every_seed_is_safe_and_live"): "paxos_sim",
+}
+
+
 def pytest_collection_finish(session):
-    """The whole-job simulator's thousands of seeds start now, in a process of their own at the lowest CPU priority:
-    the Ray tests mostly wait, so the seeds run in that idle time, and the test that checks them (at the end)
-    finds them done. Under xdist each worker runs its own tests, so there the test runs them itself."""
+    """The simulators' thousands of seeds start now, beside the other tests, in one process at a time at the lowest
+    CPU priority (tests/background.py): the tests that check them run last and find them done. Under xdist each
+    worker runs its own tests, so there each test runs its seeds itself."""
     if os.environ.get("PYTEST_XDIST_WORKER") or session.config.getoption("collectonly"):
         return
-    if any(item.name == "test_every_seed_is_safe_and_live" and item.module.__name__.endswith("test_job_sim")
-           for item in session.items):
-        from tests.test_job_sim import start_seeds
+    from tests.background import BackgroundRuns
+    from tests.test_job_sim import seeds_command as job_sim_command
+    from tests.test_paxos_sim import seeds_command as paxos_sim_command
 
-        session.config.paxflow_seeds = start_seeds(niced=True)
+    wanted = {BACKGROUND.get((item.module.__name__.rsplit(".", 1)[-1], item.name)) for item in session.items}
+    commands = {"job_sim": job_sim_command(1), "paxos_sim": paxos_sim_command()}
+    chosen = {name: argv for name, argv in commands.items() if name in wanted}
+    if chosen:
+        session.config.paxflow_background = BackgroundRuns(chosen)
 
 
 def pytest_unconfigure(config):
-    proc = getattr(config, "paxflow_seeds", None)
-    if proc is not None and proc.poll() is None:  # the session ended early: do not leave the seeds running
-        proc.kill()
-        proc.wait()
+    runs = getattr(config, "paxflow_background", None)
+    if runs is not None:  # the session may have ended early: do not leave the seeds running
+        runs.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

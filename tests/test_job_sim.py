@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.background import result_of
 from tests.job_sim import BUGS, Simulation, first_violation, main
 
-#: seeds the suite runs (`tests/conftest.py` starts them beside the other tests at the lowest CPU priority, in the
+#: seeds the suite runs (`tests/background.py` runs them beside the other tests at the lowest CPU priority, in the
 #: Ray tests' idle time: ~100 s of CPU at ~30 seeds/s, the seeds are small, the code they run is not: real Paxos
 #: replicas, drivers and state); `PAXFLOW_SIM_SEEDS=N pytest ...` runs more, and
 #: `python tests/job_sim.py --seeds 100000 --jobs 2` many more
@@ -35,24 +36,15 @@ def seeds_command(jobs: int) -> list[str]:
     return [sys.executable, "-m", "tests.job_sim", "--seeds", str(SEEDS), "--all", "--jobs", str(jobs), "--json"]
 
 
-def start_seeds(niced: bool) -> subprocess.Popen:
-    """Start the suite's seeds in other processes. `niced`: beside the other tests, in one process at the lowest
-    CPU priority, so they take only idle time on one core (two such processes slowed the Ray tests by a tenth:
-    their wake-ups found both cores busy); else in two at full speed."""
-    return subprocess.Popen(seeds_command(1 if niced else 2), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=(lambda: os.nice(19)) if niced else None)
-
-
 @pytest.mark.at_end
 @pytest.mark.timeout(1200)
 def test_every_seed_is_safe_and_live(request: pytest.FixtureRequest) -> None:
-    proc = getattr(request.config, "paxflow_seeds", None) or start_seeds(niced=False)
-    out, err = proc.communicate(timeout=1150)
-    assert out.strip(), f"the simulator printed no summary (exit {proc.returncode}): {err[-2000:]}"
-    summary = json.loads(out.strip().splitlines()[-1])
+    done = result_of(request.config, "job_sim", seeds_command(2), timeout=1150)
+    assert done.stdout.strip(), f"the simulator printed no summary (exit {done.returncode}): {done.stderr[-2000:]}"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
     report = "\n".join(f"{line}  # {problem}" for line, (_, problem) in zip(summary["repro"], summary["failures"]))
     assert not summary["failures"], f"{len(summary['failures'])} of {SEEDS} seeds failed:\n{report}"
-    assert proc.returncode == 0, err[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]
     stats = summary["events"]
     missing = [what for what in EXERCISED if not stats.get(what)]
     assert not missing, f"{SEEDS} seeds never did {missing}: {stats}"

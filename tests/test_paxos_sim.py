@@ -8,25 +8,33 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.paxos_sim import BUGS, Simulation, first_safety_violation, main, repro_line, run_seeds
+from tests.background import result_of
+from tests.paxos_sim import BUGS, Simulation, first_safety_violation, main
 
 SEEDS = 2000
 BUG_BUDGET = 2000
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_seed_is_safe_and_live() -> None:
-    began = time.perf_counter()
-    failures = run_seeds(0, SEEDS, stop_at_first=False)
-    elapsed = time.perf_counter() - began
-    report = "\n".join(f"{repro_line(seed, None, None)}  # {problem}" for seed, problem in failures)
-    assert not failures, f"{len(failures)} of {SEEDS} seeds failed:\n{report}"
-    print(f"{SEEDS} seeds in {elapsed:.1f}s ({SEEDS / elapsed:.0f} seeds/s)")
+def seeds_command() -> list[str]:
+    """The simulator run the suite checks: every failing seed (one repro line each on stdout)."""
+    return [sys.executable, "-m", "tests.paxos_sim", "--seeds", str(SEEDS), "--all"]
+
+
+@pytest.mark.at_end
+@pytest.mark.timeout(600)
+def test_every_seed_is_safe_and_live(request: pytest.FixtureRequest) -> None:
+    """The SEEDS seeds, run beside the suite (tests/background.py) or here; each failing seed prints the one
+    command line that replays it."""
+    done = result_of(request.config, "paxos_sim", seeds_command(), timeout=550)
+    failing = [line for line in done.stdout.splitlines() if line.strip()]
+    assert not failing, f"{len(failing)} of {SEEDS} seeds failed:\n" + "\n".join(failing)
+    assert done.returncode == 0, done.stderr[-2000:]
+    print(done.stderr.strip().splitlines()[-1])  # "# N seeds, 0 failing, T s (R seeds/s)"
 
 
 @pytest.mark.parametrize("bug", BUGS)
