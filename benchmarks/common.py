@@ -581,6 +581,7 @@ def base_record(bench: str, e: Engine, reference: Engine | None, agrees: Callabl
         "wall_s_runs": [round(t, 3) for t in e.runs],
         "mb_per_s": round(input_bytes / 1e6 / median, 1),
         **e.memory_record(interval),
+        "reference": reference.name if reference is not None else None,
         "ratio_vs_pyarrow": 1.0 if e is reference else (ratio(median, reference.median) if ref_ok else None),
         "agrees": (all(agrees(s, reference.summaries[0]) for s in e.summaries) if ref_ok else None),
         "runs": len(e.runs),
@@ -622,6 +623,8 @@ def selected_engines(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         parser.error(str(exc))
     if args.spark and "spark" not in names:
         names.append("spark")
+    if args.no_reference:
+        return names
     return ["pyarrow"] + [e for e in names if e != "pyarrow"]
 
 
@@ -629,6 +632,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=3,
                         help="timed runs per engine, interleaved in rounds; the median is reported (default 3)")
     parser.add_argument("--spark", action="store_true", help="also run Spark local[2] (slow to start)")
+    parser.add_argument("--cpus", type=int, default=RAY_CPUS,
+                        help=f"CPUs of the script's local Ray (default {RAY_CPUS}; in-process engines unchanged)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="do not add the pyarrow baseline: the first engine listed is the reference")
+
+
+def apply_common_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What the common options set for the whole script (the local Ray's CPUs)."""
+    global RAY_CPUS
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
+    if args.cpus < 1:
+        parser.error("--cpus: at least 1")
+    RAY_CPUS = args.cpus
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the reference)")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
+    common.apply_common_arguments(parser, args)
     common.begin()
     engines = common.selected_engines(parser, args, TPCH_ENGINES)
     benches = [b.strip() for b in args.bench.split(",") if b.strip()]

@@ -41,6 +41,50 @@ def rows_of(records: list[dict]) -> list[str]:
     return out
 
 
+def _size(n: int | None) -> str:
+    if not n:
+        return "–"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def report(records: list[dict], command: str | None = None, elapsed_s: float | None = None) -> str:
+    """The whole Markdown report `paxflow bench` writes: where it ran, the table, Paxflow against the fastest
+    Polars formulation per benchmark and input, and the scaling runs."""
+    m = next((r["machine"] for r in records if r.get("machine")), {})
+    lines = []
+    if command:
+        lines.append(f"`{command}`" + (f" ({elapsed_s / 60:.0f} min)" if elapsed_s else ""))
+    lines.append(f"Machine: {m.get('cpus', '?')} CPUs, {m.get('mem_gib', '?')} GiB, Python {m.get('python', '?')}; "
+                 f"commit {m.get('commit') or '?'}. Medians of the timed runs; Paxflow on a warm local Ray.")
+    lines.append("")
+    main_rows = [r for r in records if r.get("group", "wordcount") in ("wordcount", "join")]
+    lines += rows_of(main_rows)
+    versus = []
+    for bench in dict.fromkeys(r["bench"] for r in records if "wall_s_median" in r):
+        for size in sorted({r.get("input_bytes") or 0 for r in records if r["bench"] == bench}):
+            same = [r for r in records if r["bench"] == bench and (r.get("input_bytes") or 0) == size
+                    and "wall_s_median" in r and r.get("group") in (None, "wordcount", "join", "scaling")]
+            pax = [r for r in same if r["engine"] == "paxflow"]
+            polars = sorted((r for r in same if r["engine"].startswith("polars")), key=lambda r: r["wall_s_median"])
+            if pax and polars:
+                p, q = pax[0], polars[0]
+                versus.append(f"| {bench} | {_size(size)} | {p['wall_s_median']:.2f} | {q['engine']} "
+                              f"{q['wall_s_median']:.2f} | {p['wall_s_median'] / q['wall_s_median']:.2f} | "
+                              f"{fmt(p.get('peak_pss_mb'), 0)} / {fmt(q.get('peak_pss_mb'), 0)} |")
+    if versus:
+        lines += ["", "Paxflow against the fastest Polars formulation that ran (time ratio < 1: Paxflow is faster):",
+                  "", "| bench | input | Paxflow s | fastest Polars s | Paxflow / Polars | peak PSS MB (Paxflow / Polars) |",
+                  "| --- | --- | ---: | ---: | ---: | ---: |", *versus]
+    cpus = sorted((r["config"]["ray_cpus"], r["wall_s_median"], r.get("input_bytes")) for r in records
+                  if r.get("group") == "scaling_cpus" and "wall_s_median" in r)
+    if cpus:
+        base = cpus[0][1]
+        lines += ["", f"Paxflow word count at {_size(cpus[0][2])} by Ray CPUs:", "",
+                  f"| CPUs | median s | speed-up over {cpus[0][0]} CPU(s) |", "| ---: | ---: | ---: |"]
+        lines += [f"| {c} | {t:.2f} | {base / t:.2f} |" for c, t, _ in cpus]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="table.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", help="JSON-lines files (default: stdin)")

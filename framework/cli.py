@@ -300,6 +300,19 @@ def exit_fast(code: int) -> int:
     os._exit(code)
 
 
+def _bench(argv: list[str]) -> int:
+    """`paxflow bench`: benchmarks/run.py of the checkout this framework was installed from, in its own process
+    (the benchmarks are repository scripts beside jobs/, not part of the installed package)."""
+    import subprocess
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "run.py")
+    if not os.path.isfile(script):
+        print("paxflow: error: paxflow bench needs the repository checkout (pip install -e '.[bench]' from it): "
+              f"{script} is missing", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, script, *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the console script: this process is the user's command
         return exit_fast(_main(sys.argv[1:]))
@@ -318,7 +331,10 @@ def _main(argv: Sequence[str]) -> int:
               "       paxflow wait JOB [--address ADDR]\n"
               "       paxflow cancel JOB [--address ADDR]\n"
               "       paxflow scale --stores N | --auto [--address ADDR]  (set the shuffle stores; running jobs use them too)\n"
-              "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)")
+              "       paxflow gen {zipf,tpch,join} ...          (generate sample data; paxflow gen --help)\n"
+              "       paxflow bench wordcount|join|scaling|all [--size S] [--scale F] [--engines a,b] [--runs N] [--out DIR]\n"
+              "                                                (benchmarks beside other engines; needs the repository\n"
+              "                                                checkout and .[bench]; paxflow bench --help)")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "run":
@@ -340,6 +356,8 @@ def _main(argv: Sequence[str]) -> int:
         except UsageError as e:
             print(f"paxflow: error: {e}", file=sys.stderr)
             return 2
+    if command == "bench":
+        return _bench(rest)
     print(f"paxflow: error: unknown command {command!r} (try: paxflow run JOB)", file=sys.stderr)
     return 2
 

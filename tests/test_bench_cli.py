@@ -1,0 +1,61 @@
+"""`paxflow bench` as a user runs it: a tiny word count over the in-process engines the test extra installs (no
+Ray: the Ray engines run in the benchmarks' own smoke tests), the files it writes, and one-line errors for bad
+options. Nothing about speed is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def bench(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "framework.cli", "bench", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    return dict(os.environ, PAXFLOW_BENCH_DATA=str(tmp_path / "data"))
+
+
+@pytest.mark.timeout(300)
+def test_bench_wordcount_writes_records_table_and_notes_missing_engines(tmp_path, env):
+    out = tmp_path / "out"
+    done = bench("wordcount", "--size", "1MiB", "--runs", "1", "--engines", "pyarrow,polars,polars_csv,duckdb",
+                 "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    by_engine = {r["engine"]: r for r in records}
+    assert set(by_engine) == {"pyarrow", "polars", "polars_csv", "duckdb"}
+    for r in by_engine.values():
+        assert r["bench"] == "wordcount" and r["group"] == "wordcount"
+        assert r["agrees"] is True and 0.9 * (1 << 20) < r["input_bytes"] <= 1 << 20 and r["wall_s_median"] > 0, r
+        assert r["peak_pss_mb"] is None or r["peak_pss_mb"] > 0
+    assert by_engine["polars_csv"]["config"]["reader"].startswith("scan_csv")
+    table = (out / "table.md").read_text()
+    assert table == done.stdout  # the same report on the screen and in the file
+    assert "| wordcount | polars_csv |" in table and "Machine: " in table
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in done.stderr
+    else:
+        assert (out / "throughput.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nosuch"], "unknown benchmark nosuch"),
+    (["wordcount", "--engines", "pyarrow,nosuch"], "unknown engine nosuch"),
+    (["wordcount", "--size", "lots"], "--size"),
+    (["scaling", "--cpus", "0"], "CPU counts >= 1"),
+    (["wordcount", "--runs", "0"], "--runs: at least 1"),
+])
+def test_bad_options_are_one_line_errors(args, message, env):
+    done = bench(*args, env=env)
+    assert done.returncode == 2
+    assert message in done.stderr.strip().splitlines()[-1], done.stderr
+    assert "Traceback" not in done.stderr
