@@ -60,21 +60,22 @@ def report(records: list[dict], command: str | None = None, elapsed_s: float | N
     main_rows = [r for r in records if r.get("group", "wordcount") in ("wordcount", "join")]
     lines += rows_of(main_rows)
     versus = []
-    for bench in dict.fromkeys(r["bench"] for r in records if "wall_s_median" in r):
-        for size in sorted({r.get("input_bytes") or 0 for r in records if r["bench"] == bench}):
-            same = [r for r in records if r["bench"] == bench and (r.get("input_bytes") or 0) == size
-                    and "wall_s_median" in r and r.get("group") in (None, "wordcount", "join", "scaling")]
-            pax = [r for r in same if r["engine"] == "paxflow"]
-            polars = sorted((r for r in same if r["engine"].startswith("polars")), key=lambda r: r["wall_s_median"])
-            if pax and polars:
-                p, q = pax[0], polars[0]
-                versus.append(f"| {bench} | {_size(size)} | {p['wall_s_median']:.2f} | {q['engine']} "
-                              f"{q['wall_s_median']:.2f} | {p['wall_s_median'] / q['wall_s_median']:.2f} | "
-                              f"{fmt(p.get('peak_pss_mb'), 0)} / {fmt(q.get('peak_pss_mb'), 0)} |")
+    for group in ("wordcount", "join", "scaling"):  # side by side: only records of the same script run
+        mine = [r for r in records if r.get("group", "wordcount") == group and "wall_s_median" in r]
+        for bench in dict.fromkeys(r["bench"] for r in mine):
+            for size in sorted({r.get("input_bytes") or 0 for r in mine if r["bench"] == bench}):
+                same = [r for r in mine if r["bench"] == bench and (r.get("input_bytes") or 0) == size]
+                pax = [r for r in same if r["engine"] == "paxflow"]
+                polars = sorted((r for r in same if r["engine"].startswith("polars")), key=lambda r: r["wall_s_median"])
+                if pax and polars:
+                    p, q = pax[0], polars[0]
+                    versus.append(f"| {bench} | {_size(size)} | {group} | {p['wall_s_median']:.2f} | {q['engine']} "
+                                  f"{q['wall_s_median']:.2f} | {p['wall_s_median'] / q['wall_s_median']:.2f} | "
+                                  f"{fmt(p.get('peak_pss_mb'), 0)} / {fmt(q.get('peak_pss_mb'), 0)} |")
     if versus:
         lines += ["", "Paxflow against the fastest Polars formulation that ran (time ratio < 1: Paxflow is faster):",
-                  "", "| bench | input | Paxflow s | fastest Polars s | Paxflow / Polars | peak PSS MB (Paxflow / Polars) |",
-                  "| --- | --- | ---: | ---: | ---: | ---: |", *versus]
+                  "", "| bench | input | run | Paxflow s | fastest Polars s | Paxflow / Polars | peak PSS MB (Paxflow / Polars) |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: |", *versus]
     cpus = sorted((r["config"]["ray_cpus"], r["wall_s_median"], r.get("input_bytes")) for r in records
                   if r.get("group") == "scaling_cpus" and "wall_s_median" in r)
     if cpus:
@@ -88,13 +89,15 @@ def report(records: list[dict], command: str | None = None, elapsed_s: float | N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="table.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", help="JSON-lines files (default: stdin)")
+    parser.add_argument("--report", action="store_true",
+                        help="the whole report paxflow bench writes (table.md), not only the table")
     args = parser.parse_args(argv)
     records = []
     for f in args.files or ["-"]:
         stream = sys.stdin if f == "-" else open(f)
         with stream:
             records += [json.loads(line) for line in stream if line.strip().startswith("{")]
-    print("\n".join(rows_of(records)))
+    print(report(records) if args.report else "\n".join(rows_of(records)))
     return 0
 
 
