@@ -128,7 +128,7 @@ def cache(tmp_path):
     return path
 
 
-def test_up_run_down_as_separate_processes(tmp_path, cache):
+def test_up_run_down_as_separate_processes_and_an_interrupt_cancels_only_its_job(tmp_path, cache):
     env = _env(cache)
     files = text_files(tmp_path, 2, 2000, lambda i, j: f"alpha beta{j % 7} gamma\n")
     down = paxflow("down", env=env)
@@ -152,6 +152,8 @@ def test_up_run_down_as_separate_processes(tmp_path, cache):
         assert set(second["worker_pids"]) <= set(first["worker_pids"]) | set(record["warm_workers"])
         status = paxflow("status", env=env)
         assert status.returncode == 0 and "leader" in status.stdout, status.stderr
+        # on the same service (one up/down less for the suite): an interrupted run cancels only its job
+        _interrupt_a_job_on_the_service(tmp_path, cache, env)
         ray_processes = descendants(keeper)
         assert ray_processes, "the keeper owns the local Ray"
     finally:
@@ -190,35 +192,33 @@ def test_interrupt_cancels_a_one_shot_run(tmp_path, cache, signum):
     wait_for(lambda: not alive(tree), 10, "every process of the one-shot run to be gone")
 
 
-def test_interrupt_on_a_service_cancels_the_job_and_the_service_stays(tmp_path, cache):
-    env = _env(cache)
+def _interrupt_a_job_on_the_service(tmp_path, cache, env: dict) -> None:
+    """SIGTERM to a `paxflow run` on the service cancels its job (nothing written), and the service stays up and
+    runs the next job."""
     job, files = slow_job(tmp_path)
-    up = paxflow("up", "--stores", "1", env=env)
-    assert up.returncode == 0, up.stderr[-3000:]
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "run", job, *files, "-o", str(out),
+                             "--job-id", "on-service", "--map-sleep", "2", "--split-size", "20000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        out = tmp_path / "out"
-        proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "run", job, *files, "-o", str(out),
-                                 "--job-id", "on-service", "--map-sleep", "2", "--split-size", "20000"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         wait_for(lambda: submitted(cache, "on-service"), 60, "the job to be submitted")
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 143, err[-3000:]
-        assert "on-service cancelled" in err
-        assert not out.exists() or not any(out.iterdir())
-        status = paxflow("status", "on-service", "--json", env=env)
-        assert status.returncode == 0, status.stderr
-        shown = json.loads(status.stdout.strip().splitlines()[-1])
-        assert shown["jobs"][0]["status"] == "cancelled"
-        assert shown["service"]["keeper_pid"] > 0
-        # the service is still up and runs the next job
-        files2 = text_files(tmp_path / "..", 1, 100, lambda i, j: "one two\n")
-        again = summary_of(paxflow("run", "jobs/wordcount.py", *files2, "-o", str(tmp_path / "o2"), "--json",
-                                   env=env))
-        assert again["service"] and again["output_rows"] == 2
     finally:
-        paxflow("down", env=env)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err[-3000:]
+    assert "on-service cancelled" in err
+    assert not out.exists() or not any(out.iterdir())
+    status = paxflow("status", "on-service", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout.strip().splitlines()[-1])
+    assert shown["jobs"][0]["status"] == "cancelled"
+    assert shown["service"]["keeper_pid"] > 0
+    files2 = text_files(tmp_path / "..", 1, 100, lambda i, j: "one two\n")
+    again = summary_of(paxflow("run", "jobs/wordcount.py", *files2, "-o", str(tmp_path / "o3"), "--json", env=env))
+    assert again["service"] and again["output_rows"] == 2
 
 
 def _free_port() -> int:
