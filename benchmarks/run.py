@@ -153,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     if ns.runs < 1:
         p.error("--runs: at least 1")
     todo = plans(ns, p)
-    os.makedirs(ns.out, exist_ok=True)
+    try:
+        os.makedirs(ns.out, exist_ok=True)
+        with open(os.path.join(ns.out, ".writable"), "w"):
+            pass
+        os.remove(os.path.join(ns.out, ".writable"))
+    except OSError as exc:
+        p.error(f"--out {ns.out}: {exc.strerror or exc}")
     started = time.time()
     records: list[dict] = []
     for group, script, args in todo:
@@ -210,18 +216,12 @@ def write_plots(records: list[dict], out: str) -> list[str]:
             for y, v in enumerate(values):
                 ax.text(v, y, f" {v:.3g}", va="center", fontsize=8)
             ax.margins(x=0.2)
-        fig.suptitle(_caption(records), fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, "throughput.png"), dpi=110)
-        plt.close(fig)
-        written.append("throughput.png")
+        written.append(_save(plt, fig, records, out, "throughput.png"))
     sizes = [r for r in records if r.get("group") == "scaling" and "wall_s_median" in r]
     cpus = [r for r in records if r.get("group") == "scaling_cpus" and "wall_s_median" in r and r["engine"] == "paxflow"]
     if sizes or cpus:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.4, 3.8))
         for engine in dict.fromkeys(r["engine"] for r in sizes):
-            if engine == "pyarrow" and engine not in SCALING_ENGINES:
-                continue
             pts = sorted((r["input_bytes"] / 2**20, r["wall_s_median"]) for r in sizes if r["engine"] == engine)
             a1.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=engine)
             if engine == "paxflow" and pts:
@@ -244,12 +244,17 @@ def write_plots(records: list[dict], out: str) -> list[str]:
             a2.set_ylabel(f"speed-up over {c0} CPU(s)")
             a2.set_title(f"word count at {_mib(cpus[0]['input_bytes'])}: speed-up by CPUs")
             a2.legend(fontsize=8)
-        fig.suptitle(_caption(records), fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, "scaling.png"), dpi=110)
-        plt.close(fig)
-        written.append("scaling.png")
+        written.append(_save(plt, fig, records, out, "scaling.png"))
     return written
+
+
+def _save(plt, fig, records: list[dict], out: str, name: str) -> str:
+    """Caption (machine and commit), layout, write `out/name`, free the figure; the name written."""
+    fig.suptitle(_caption(records), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=110)
+    plt.close(fig)
+    return name
 
 
 def _mib(n: int) -> str:

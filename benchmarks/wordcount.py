@@ -164,19 +164,25 @@ def run_duckdb(paths: list[str]) -> pa.Table:
         con.close()
 
 
-def run_polars(paths: list[str]) -> pa.Table:
+def _polars_count(lines) -> pa.Table:
+    """The Polars word count over a LazyFrame of one String column `line`."""
     import polars as pl
 
-    df = (
-        pl.scan_lines(paths, name="line")
-        .select(pl.col("line").str.to_lowercase().str.extract_all(WORD).alias("word"))
+    return (
+        lines.select(pl.col("line").str.to_lowercase().str.extract_all(WORD).alias("word"))
         .explode("word")
         .drop_nulls("word")
         .group_by("word")
         .len(name="count")
         .collect(engine="streaming")
+        .to_arrow()
     )
-    return df.to_arrow()
+
+
+def run_polars(paths: list[str]) -> pa.Table:
+    import polars as pl
+
+    return _polars_count(pl.scan_lines(paths, name="line"))
 
 
 def run_polars_csv(paths: list[str]) -> pa.Table:
@@ -184,17 +190,8 @@ def run_polars_csv(paths: list[str]) -> pa.Table:
     faster than scan_lines here; the same tokenization and count."""
     import polars as pl
 
-    df = (
-        pl.scan_csv(paths, has_header=False, separator=chr(31), quote_char=None, new_columns=["line"],
-                    schema={"line": pl.String})
-        .select(pl.col("line").str.to_lowercase().str.extract_all(WORD).alias("word"))
-        .explode("word")
-        .drop_nulls("word")
-        .group_by("word")
-        .len(name="count")
-        .collect(engine="streaming")
-    )
-    return df.to_arrow()
+    return _polars_count(pl.scan_csv(paths, has_header=False, separator=chr(31), quote_char=None,
+                                     new_columns=["line"], schema={"line": pl.String}))
 
 
 def _raydata_count_batch(batch: pa.Table) -> pa.Table:

@@ -301,16 +301,23 @@ def exit_fast(code: int) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    """`paxflow bench`: benchmarks/run.py of the checkout this framework was installed from, in its own process
-    (the benchmarks are repository scripts beside jobs/, not part of the installed package)."""
-    import subprocess
+    """`paxflow bench`: benchmarks/run.py of the checkout this framework was installed from, run in this process
+    (the benchmarks are repository scripts beside jobs/, not part of the installed package; each benchmark
+    script still runs in a process of its own)."""
+    import importlib.util
 
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "run.py")
     if not os.path.isfile(script):
         print("paxflow: error: paxflow bench needs the repository checkout (pip install -e '.[bench]' from it): "
               f"{script} is missing", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, script, *argv])
+    spec = importlib.util.spec_from_file_location("paxflow_bench_run", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.main(argv)
+    except SystemExit as e:  # argparse's usage errors (exit 2, one line) and --help
+        return e.code if isinstance(e.code, int) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
