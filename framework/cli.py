@@ -56,6 +56,12 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
                              "wrong field count or an unparsable value, JSON lines that do not parse), counted in "
                              "`skipped_records` and listed in the summary; default: the job's skip_bad_records, "
                              "else 0 (the first one fails the job)")
+    parser.add_argument("--broadcast-limit", type=size_arg, metavar="SIZE",
+                        help="broadcast a join input of at most SIZE (as planned: the uncompressed size of the columns "
+                             "read) to the other side's map tasks instead of shuffling both (default 64MiB; 0: never)")
+    parser.add_argument("--explain", action="store_true",
+                        help="print the plan (stages, broadcast or shuffle joins, tasks, partitions) and exit without "
+                             "running the job")
     parser.add_argument("--job-id", help="job id (submitting the same id twice runs the job once)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     parser.add_argument("--detach", action="store_true",
@@ -146,6 +152,8 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
     if ns.paths and named:
         raise UsageError("give inputs either as paths or as --input NAME=PATH, not both")
     inputs = named or ns.paths or None
+    if ns.explain:
+        return _explain(job_cls, inputs, ns, job_args)
     progress = _Progress(enabled=sys.stderr.isatty() and not ns.json)
     _catch_interrupts()
     try:
@@ -154,7 +162,8 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
                      split_size=ns.split_size, stores=ns.stores, replicas=ns.replicas, store_memory=ns.store_memory,
                      durable_stores=not ns.volatile_stores, masters=ns.masters, max_attempts=ns.max_attempts,
                      job_id=ns.job_id, on_progress=progress.update, on_step=progress.step, chaos=ns.chaos,
-                     chaos_seed=ns.chaos_seed, detach=ns.detach, skip_bad_records=ns.skip_bad_records)
+                     chaos_seed=ns.chaos_seed, detach=ns.detach, skip_bad_records=ns.skip_bad_records,
+                     broadcast_limit=ns.broadcast_limit)
     finally:
         progress.close()
     summary = result.summary()
@@ -167,6 +176,21 @@ def _run(job_cls: type[Job], ns: argparse.Namespace) -> int:
         print(json.dumps(summary, sort_keys=True))
     else:
         _print_summary(summary)
+    return 0
+
+
+def _explain(job_cls: type[Job], inputs, ns: argparse.Namespace, job_args: dict) -> int:
+    """`--explain`: plan the job as `paxflow run` would (for this machine's CPUs) and print the plan; nothing runs
+    and nothing is written."""
+    from framework.client import plan_job
+
+    job_id, spec = plan_job(job_cls, inputs, ns.output, args=job_args, fmt=ns.format, overwrite=True,
+                            cpus=os.cpu_count() or 1, partitions=ns.partitions, split_size=ns.split_size,
+                            skip_bad_records=ns.skip_bad_records, broadcast_limit=ns.broadcast_limit)
+    if ns.json:
+        print(json.dumps({"explain": spec["explain"], "plan": spec["plan"]}))
+    else:
+        print(f"plan of {job_cls.__name__}: {spec['explain']}")
     return 0
 
 

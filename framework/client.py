@@ -17,9 +17,10 @@ import pyarrow as pa
 
 from framework.errors import Interrupted, JobFailed, UsageError
 from framework.io import check_output_dir, expand_paths, read_output
-from framework.job import Job, job_steps
+from framework.job import Job, Step, job_steps
 from framework.loader import find_job_class, job_spec, load_job_file
-from framework.plan import InputSplits, StepShape, build_plan, split_bytes
+from framework.plan import (BROADCAST_LIMIT, InputSplits, JobPlan, StepShape, build_plan, explain, shuffle_joins,
+                            split_bytes)
 
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 
@@ -121,9 +122,12 @@ def plan_job(
     max_attempts: int = 3,
     job_id: str | None = None,
     skip_bad_records: int | None = None,
+    broadcast_limit: int | None = None,
 ) -> tuple[str, dict]:
     """Check everything and plan the job; returns (job id, the spec the master runs). Raises UsageError.
-    `skip_bad_records`: malformed input records the job may skip in all (None: the job's own setting)."""
+    `skip_bad_records`: malformed input records the job may skip in all (None: the job's own setting).
+    `broadcast_limit`: a join input of at most this many bytes is broadcast (None: plan.BROADCAST_LIMIT; 0: off);
+    `spec["explain"]` describes the plan in words."""
     cls = resolve_job(job)
     if isinstance(args, (list, tuple)):
         args = cls.parse_args(args)
@@ -151,23 +155,65 @@ def plan_job(
     output = os.fspath(output)
     check_output_dir(output, overwrite)
     created = not os.path.exists(output) if "://" not in output else False
-    shapes = [
-        StepShape(s.name or f"step {i}", list(s.inputs), bool(s.keys_for(s.inputs[0])) or s.join is not None,
-                  s.partitions or partitions)
-        for i, s in enumerate(steps)
-    ]
-    plan = build_plan(shapes, splits, cpus)
+    skip_limit = _skip_limit(cls, skip_bad_records)
+    if broadcast_limit is None:
+        broadcast_limit = BROADCAST_LIMIT
+    if broadcast_limit < 0:
+        raise UsageError(f"the broadcast limit must be a size >= 0 (0: never broadcast), not {broadcast_limit}")
+    shapes = [step_shape(s, i, partitions, skip_limit) for i, s in enumerate(steps)]
+    plan = build_plan(shapes, splits, cpus, broadcast_limit)
+    skew = _skewed_joins(instance, steps, shapes, plan, formats, splits)
+    if skew:
+        plan = build_plan(shapes, splits, cpus, broadcast_limit, skew)
     spec = {
         "job": job_spec(cls, instance.args),
         "plan": plan.to_dict(),
         "output": {"path": output, "format": fmt, "overwrite": overwrite, "created": created, "temporary": temporary},
         "max_attempts": max_attempts,
-        "skip_bad_records": _skip_limit(cls, skip_bad_records),
+        "skip_bad_records": skip_limit,
+        "explain": explain(plan, shapes, cpus, broadcast_limit),
         # each input file's (size, mtime) as planned: a map task that finds another version refuses to read it,
         # so a job resumed after its inputs changed fails rather than mix two versions
         "input_files": {f.path: [f.size, f.mtime_ns] for entries in files.values() for f in entries},
     }
     return job_id, spec
+
+
+def _skewed_joins(instance: Job, steps: Sequence[Step], shapes: Sequence[StepShape], plan: JobPlan,
+                  formats: Mapping[str, Any], splits: Mapping[str, InputSplits]) -> dict[int, dict]:
+    """{step: skew entry} for the plan's shuffle joins with hot keys, found by sampling (framework.skew)."""
+    from framework.skew import hot_keys, skew_plan
+
+    found = {}
+    for i in shuffle_joins(plan, shapes, splits):
+        step = steps[i]
+        join = step.join
+        sides = {"left": join.left, "right": join.right}
+
+        def sample(name: str, step: Step = step):
+            instance.current_input = name
+            try:
+                return hot_keys(step.mapper_for(name), formats[name], splits[name].splits, step.keys_for(name))
+            except Exception:  # noqa: BLE001 - bad input or a failing map: the job's own task reports it
+                return [], [], 0
+
+        entry = skew_plan(join.how, sides, {n: splits[n].size for n in sides.values()}, sample)
+        if entry is not None:
+            found[i] = entry
+    return found
+
+
+def step_shape(step: Step, index: int, partitions: int | None, skip_limit: int) -> StepShape:
+    """What planning needs of one job step. A join is broadcastable unless a user `reduce` needs whole partitions,
+    or bad records may be skipped (each map task reads the broadcast side, so its skips would count many times)."""
+    join = step.join
+    keys = step.keys_for(step.inputs[0])
+    return StepShape(
+        step.name or f"step {index}", list(step.inputs), bool(keys) or join is not None, step.partitions or partitions,
+        join={"how": join.how, "left": join.left, "right": join.right} if join is not None else None,
+        broadcastable=join is not None and step.reduce is None and not skip_limit,
+        keys=[a if a == b else f"{a} = {b}" for a, b in zip(join.left_on, join.right_on)] if join is not None else keys,
+        aggregates=list(step.aggregate or ()))
 
 
 def _skip_limit(cls: type[Job], given: int | None) -> int:
@@ -211,6 +257,7 @@ def run(
     chaos_seed: int = 0,
     detach: bool = False,
     skip_bad_records: int | None = None,
+    broadcast_limit: int | None = None,
 ) -> RunResult:
     """Run a job to the end and return its result; raises UsageError (bad input) or JobFailed.
 
@@ -229,13 +276,14 @@ def run(
     if executor == "inline":
         job_id, spec = plan_job(job, inputs, output, args=args, fmt=fmt, overwrite=overwrite, cpus=os.cpu_count() or 1,
                                 partitions=partitions, split_size=split_size, max_attempts=1, job_id=job_id,
-                                skip_bad_records=skip_bad_records)
+                                skip_bad_records=skip_bad_records, broadcast_limit=broadcast_limit)
         return _run_inline(job_id, spec)
     if executor != "ray":
         raise UsageError(f"unknown executor {executor!r}: choose ray or inline")
     cls = resolve_job(job)
     plan_args = dict(args=args, fmt=fmt, overwrite=overwrite, partitions=partitions, split_size=split_size,
-                     max_attempts=max_attempts, job_id=job_id, skip_bad_records=skip_bad_records)
+                     max_attempts=max_attempts, job_id=job_id, skip_bad_records=skip_bad_records,
+                     broadcast_limit=broadcast_limit)
     place = _connect(address, lambda cpus: plan_job(cls, inputs, output, cpus=cpus, **plan_args), on_step,
                      detach, masters)
     job_id, spec = place.planned

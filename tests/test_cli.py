@@ -167,3 +167,21 @@ def test_a_second_interrupt_exits_at_once():
     assert done.returncode == 130, done.stderr
     assert done.stdout.strip() == "cancelling"
     assert time.monotonic() - started < 10
+
+
+def test_explain_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    left, right = tmp_path / "facts.csv", tmp_path / "dims.csv"
+    left.write_text("id,x\n" + "".join(f"{i % 7},{i}\n" for i in range(100)))
+    right.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(7)))
+    out = tmp_path / "out"
+    args = ["run", JOIN, "--input", f"left={left}", "--input", f"right={right}", "--on", "id", "-o", str(out),
+            "--explain"]
+    code, text_out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert "broadcast inner join" in text_out and "no shuffle: each map task writes its output part" in text_out
+    code, text_out, err = cli(capsys, *args, "--broadcast-limit", "0", "--how", "left")
+    assert code == 0, err
+    assert "broadcast limit off" in text_out and "shuffle left join" in text_out
+    assert not out.exists()  # nothing ran
+    code, _, err = cli(capsys, *args, "--broadcast-limit", "lots")
+    assert code == 2 and "--broadcast-limit" in one_line_error(err)

@@ -7,6 +7,7 @@ import os
 import textwrap
 
 import duckdb
+from framework.client import plan_job
 import pytest
 
 from tests.conftest import plain_run as run
@@ -73,13 +74,23 @@ def tpch(tmp_path_factory):
     from framework.datagen.tpch import generate_tpch
 
     out = tmp_path_factory.mktemp("tpch")
-    generate_tpch(str(out), scale=0.01, seed=1)
+    generate_tpch(str(out), scale=0.01, seed=1, row_group_rows=10_000)  # several splits per table
     return str(out)
 
 
-def test_revenue_by_priority_matches_duckdb(tmp_path, tpch, executor):
-    result = run(REVENUE, {"lineitem": os.path.join(tpch, "lineitem"), "orders": os.path.join(tpch, "orders")},
-                 str(tmp_path / "out"), executor=executor, partitions=3)
+@pytest.mark.parametrize("broadcast_limit", [0, None], ids=["shuffle", "broadcast-fused"])
+def test_revenue_by_priority_matches_duckdb(tmp_path, tpch, executor, broadcast_limit):
+    # by default orders is broadcast to the lineitem maps, which also combine by priority (one stage); 0: two
+    # shuffled stages. Several map tasks either way, so workers reuse the broadcast side they read
+    inputs = {"lineitem": os.path.join(tpch, "lineitem"), "orders": os.path.join(tpch, "orders")}
+    _, spec = plan_job(REVENUE, inputs, str(tmp_path / "plan"), partitions=3, split_size=200_000,
+                       broadcast_limit=broadcast_limit)
+    stages = spec["plan"]["stages"]
+    assert len(stages) == (1 if broadcast_limit is None else 2)
+    assert len(stages[0]["maps"]) >= 3 and (stages[0]["broadcast"] is not None) == (broadcast_limit is None)
+    result = run(REVENUE, inputs, str(tmp_path / "out"), executor=executor, partitions=3, split_size=200_000,
+                 broadcast_limit=broadcast_limit)
+    assert result.tasks == sum(len(s["maps"]) + s["num_partitions"] for s in stages)
     got = sorted((r["o_orderpriority"], r["order_lines"], round(r["revenue"], 2)) for r in result.read().to_pylist())
     con = duckdb.connect()
     want = con.execute(f"""

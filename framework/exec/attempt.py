@@ -38,7 +38,7 @@ def run_attempt(spec: Mapping, args: Mapping, fetch: Fetch, put: Put) -> dict:
     where = f"task {args['task_id']}"
     try:
         ctx = context_for(args["job_id"], spec)
-        step_name = ctx.steps[args["stage"]].name
+        step_name = args.get("stage_name") or ctx.steps[args["stage"]].name
         if is_reduce(args["task_id"]):
             where = f"{step_name}, reduce partition {args['partition']}"
             result = _reduce(ctx, args, fetch, put, where)
@@ -66,21 +66,68 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
                        args["sources"])
         batches = iter([p.value for p in pieces])
         bytes_in = sum(p.nbytes for p in pieces)
-    out = run_map(ctx, args["stage"], args["input"], batches, args["num_partitions"], where)
-    only = None if args.get("only") is None else set(args["only"])
-    put(
-        shuffle_dataset(args["stage"]),
-        args["task_id"],
-        args["attempt"],
-        [(p, Piece(args["input"], t, t.num_rows, t.nbytes)) for p, t in out.partitions.items()
-         if only is None or p in only],
-    )
+    side = _broadcast_side(ctx, args, where) if args.get("broadcast") else None
+    out = run_map(ctx, args["stage"], args["input"], batches, args["num_partitions"], where, chain=args.get("chain"),
+                  broadcast=side, skew=args.get("skew"))
+    if side is not None and side.counters and args.get("index") == 0:  # the broadcast side's counters, once
+        for name, n in side.counters.items():
+            out.result["counters"][name] = out.result["counters"].get(name, 0) + n
+    if args["num_partitions"] == 0:  # a stage without shuffle: this map writes its output part
+        table = out.table
+        out.result["rows"] = table.num_rows if table is not None else 0
+        out.result["part"] = None
+        if table is not None and (table.num_rows or args["index"] == 0):
+            out_spec = args["output"]
+            out.result["part"] = write_part(table, out_spec["path"], args["job_id"], args["index"], args["attempt"],
+                                            out_spec["format"])
+    else:
+        only = None if args.get("only") is None else set(args["only"])
+        label = out.result["input"]  # the step input these rows are (a fused join's output: "step:N")
+        put(
+            shuffle_dataset(args["stage"]),
+            args["task_id"],
+            args["attempt"],
+            [(p, Piece(label, t, t.num_rows, t.nbytes)) for p, t in out.partitions.items()
+             if only is None or p in only],
+        )
     out.result["bytes_in"] = bytes_in
     if bad is not None and bad.count:  # counted once: only the committed attempt's result counts
         out.result["counters"]["skipped_records"] = bad.count
         out.result["skipped"] = bad.records
         out.result["skipped_in"] = args["describe"]
     return out.result
+
+
+def _broadcast_side(ctx, args: Mapping, where: str):
+    """The broadcast side this map joins with: from this worker's cache, else read whole (every split, mapped by
+    the job's map for that input) and indexed."""
+    from framework.exec.broadcast import broadcast_side
+    from framework.exec.tasks import as_table_slices
+
+    b = args["broadcast"]
+    step = ctx.steps[b["step"]]
+    name = b["input"]
+
+    def read() -> tuple[pa.Table | None, dict]:
+        job = ctx.job
+        saved, job._counters, job.current_input = job._counters, {}, name
+        try:
+            tables = []
+            for split_dict in b["splits"]:
+                split = Split.from_dict(split_dict)
+                check_unchanged(split.path, (b.get("planned") or {}).get(split.path))
+                tables += as_table_slices(step.mapper_for(name), _at_least_one_batch(ctx.formats[name], split),
+                                          f"{where}: map() of broadcast input {name!r}")
+            from framework.exec.tasks import _check_keys, _concat
+
+            table = _concat(tables) if tables else None
+            if table is not None:
+                _check_keys(table, step.keys_for(name), f"{where}: broadcast input {name!r}")
+            return table, dict(job._counters)
+        finally:
+            job._counters = saved
+
+    return broadcast_side(args["job_id"], args["stage"], read, step.join, b["side"])
 
 
 def check_unchanged(path: str, planned: Sequence | None) -> None:
@@ -118,7 +165,8 @@ def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
     for piece in pieces:
         by_input.setdefault(piece.input, []).append(piece.value)
     schemas = {name: schema_from_text(text) for name, text in args["schemas"].items()}
-    table, counters = run_reduce(ctx, args["stage"], by_input, schemas, where)
+    step = (args.get("chain") or [args["stage"]])[-1]
+    table, counters = run_reduce(ctx, args["stage"], by_input, schemas, where, step_index=step)
     result = {"rows_in": sum(p.rows for p in pieces), "bytes_in": sum(p.nbytes for p in pieces),
               "rows": table.num_rows if table is not None else 0, "counters": counters, "part": None}
     if args["final"]:
@@ -127,5 +175,5 @@ def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
             result["part"] = write_part(table, out["path"], args["job_id"], args["partition"], args["attempt"], out["format"])
     elif table is not None and table.num_rows:
         put(output_dataset(args["stage"]), args["task_id"], args["attempt"],
-            [(args["partition"], Piece(f"step:{args['stage']}", table, table.num_rows, table.nbytes))])
+            [(args["partition"], Piece(f"step:{step}", table, table.num_rows, table.nbytes))])
     return result

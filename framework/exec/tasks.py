@@ -11,7 +11,7 @@ import base64
 import functools
 import traceback
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +22,9 @@ from framework.exec.errors import InfraError, TaskError  # noqa: F401  (re-expor
 from framework.job import Join, Step, as_table
 from framework.loader import JobContext
 from framework.shuffle.partition import normalize_key, split_by_partition
+
+if TYPE_CHECKING:
+    from framework.exec.broadcast import BroadcastSide
 
 #: map() is called on slices of at most this many rows, so a user's map never sees an unbounded batch
 MAP_BATCH_ROWS = 1 << 20
@@ -54,6 +57,7 @@ def task_error(exc: BaseException, where: str) -> TaskError:
 class MapOutput:
     partitions: dict  # partition -> pa.Table
     result: dict  # metadata for TaskDone
+    table: pa.Table | None = None  # the whole output, for a stage that does not shuffle (0 partitions)
 
 
 def schema_to_text(schema: pa.Schema) -> str:
@@ -100,20 +104,37 @@ def run_map(
     batches: Iterable[pa.RecordBatch | pa.Table],
     num_partitions: int,
     where: str,
+    chain: Sequence[int] | None = None,
+    broadcast: "BroadcastSide | None" = None,
+    skew: Mapping | None = None,
 ) -> MapOutput:
-    """Run one map task: the step's map over every batch, the combiner, then hash partitioning by key."""
-    step: Step = ctx.steps[stage]
+    """Run one map task: the step's map over every batch, the combiner, then hash partitioning by key.
+
+    `chain`: the job steps the stage runs (default: step `stage`); the last one's map, combiner and key apply.
+    `broadcast`: this input is the streamed side of step chain[0]'s broadcast join: its rows are mapped by that
+    step's map and joined with the broadcast side first; the joined rows are then that step's output. With
+    `num_partitions` 0 nothing is partitioned: the whole output is MapOutput.table. `skew`: how this side's rows
+    of hot join keys are routed (framework.shuffle.partition.split_by_partition).
+    """
+    chain = list(chain or [stage])
     job = ctx.job
-    mapper = step.mapper_for(input_name)
-    keys = step.keys_for(input_name)
     job.current_input = input_name
     job._counters = {}
     rows_in = 0
+    mapped_already = False
+    if broadcast is not None:
+        batches, rows_in = _broadcast_joined(ctx, chain[0], input_name, batches, broadcast, where)
+        input_name = f"step:{chain[0]}"  # from here on the rows are the join step's output
+        mapped_already = len(chain) == 1  # a final broadcast join: nothing maps its output
+    step: Step = ctx.steps[chain[-1]]
+    mapper = None if mapped_already else step.mapper_for(input_name)
+    keys = step.keys_for(input_name)
     outputs: list[pa.Table] = []
     pending_rows = 0
     schema = None
     for batch in batches:
-        rows_in += batch.num_rows
+        if broadcast is None:
+            rows_in += batch.num_rows
         for piece in _slices(batch):
             out = as_table(mapper(piece) if mapper else piece, f"{where}: map()")
             if out is None:
@@ -133,22 +154,68 @@ def run_map(
         outputs = [aggregates.merge(_concat(outputs), keys, step.aggregate)]
     table = _concat(outputs) if outputs else None
     parts: dict[int, pa.Table] = {}
-    if table is not None and table.num_rows:
+    whole = None
+    if num_partitions == 0:
+        whole = table if table is not None else (schema.empty_table() if schema is not None else None)
+    elif table is not None and table.num_rows:
         _check_keys(table, keys, where)
         if step.join is not None:
             side = "left" if input_name == step.join.left else "right"
             table = _drop_unmatchable(table, keys, step.join, side)
-        parts = split_by_partition(table, keys, num_partitions)
+        parts = split_by_partition(table, keys, num_partitions, skew)
     result = {
         "rows_in": rows_in,
-        "rows_out": sum(t.num_rows for t in parts.values()),
-        "bytes_out": sum(t.nbytes for t in parts.values()),
+        "rows_out": sum(t.num_rows for t in parts.values()) if whole is None else whole.num_rows,
+        "bytes_out": sum(t.nbytes for t in parts.values()) if whole is None else whole.nbytes,
         "partitions": {str(p): t.num_rows for p, t in parts.items()},
         "counters": dict(job._counters),
         "input": input_name,
         "schema": schema_to_text(schema) if schema is not None else None,
     }
-    return MapOutput(parts, result)
+    return MapOutput(parts, result, whole)
+
+
+class _Counted:
+    """Batches passed through, their rows counted."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> None:
+        self.batches, self.rows = batches, 0
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.rows += batch.num_rows
+            yield batch
+
+
+def as_table_slices(mapper, batches: Iterable[pa.RecordBatch | pa.Table], where: str) -> list[pa.Table]:
+    """`mapper` (None: identity) over every slice of `batches`, as tables; None results left out, empty ones kept
+    (they carry the schema)."""
+    outs = []
+    for batch in batches:
+        for piece in _slices(batch):
+            out = as_table(mapper(piece) if mapper else piece, where)
+            if out is not None:
+                outs.append(out)
+    return outs
+
+
+def _broadcast_joined(ctx: JobContext, step_index: int, input_name: str, batches: Iterable[pa.RecordBatch | pa.Table],
+                      side: "BroadcastSide", where: str) -> tuple[list[pa.Table], int]:
+    """The streamed side's rows of one map task, mapped by the join step's map for `input_name` and joined with the
+    broadcast side: ([joined table] or [] when nothing has even a schema, rows read)."""
+    step: Step = ctx.steps[step_index]
+    assert step.join is not None
+    keys = step.keys_for(input_name)
+    counted = _Counted(batches)
+    outs = as_table_slices(step.mapper_for(input_name), counted, f"{where}: map()")
+    rows_in = counted.rows
+    if not outs:
+        return [], rows_in
+    table = _concat(outs)
+    _check_keys(table, keys, where)
+    table = _drop_unmatchable(table, keys, step.join, "left" if input_name == step.join.left else "right")
+    joined = side.join(table, where)
+    return ([joined] if joined is not None else []), rows_in
 
 
 def run_reduce(
@@ -157,9 +224,11 @@ def run_reduce(
     pieces: Mapping[str, list[pa.Table]],
     schemas: Mapping[str, pa.Schema],
     where: str,
+    step_index: int | None = None,
 ) -> tuple[pa.Table | None, dict]:
-    """Run one reduce task over every piece of one partition ({input name: tables}); returns (rows, counters)."""
-    step: Step = ctx.steps[stage]
+    """Run one reduce task over every piece of one partition ({input name: tables}) of job step `step_index`
+    (default: `stage`); returns (rows, counters)."""
+    step: Step = ctx.steps[stage if step_index is None else step_index]
     job = ctx.job
     job._counters = {}
     job.current_input = None

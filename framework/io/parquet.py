@@ -45,7 +45,7 @@ class Parquet(InputFormat, name="parquet", aliases=("pq",)):
                 first = (f.path, schema)
             else:
                 _check_compatible(first, (f.path, schema))
-            out.extend(_group_row_groups(f.path, meta, target_bytes))
+            out.extend(_group_row_groups(f.path, meta, target_bytes, self.columns))
         return out
 
     def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
@@ -98,14 +98,23 @@ def _input_error(path: str, e: Exception) -> InputError:
     return read_error(path, e)
 
 
-def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int) -> list[Split]:
+def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int,
+                      columns: Sequence[str] | None = None) -> list[Split]:
+    """Splits of consecutive row groups up to `target_bytes`, sized by the uncompressed bytes of the columns read
+    (all of them, or `columns`): what a task will hold, and what planning compares with the broadcast limit."""
     if meta.num_row_groups == 0:
         return [Split(path, size=0)]
     out: list[Split] = []
     group: list[int] = []
     size = 0
+    wanted = None if columns is None else set(columns)
     for g in range(meta.num_row_groups):
-        g_size = meta.row_group(g).total_byte_size
+        row_group = meta.row_group(g)
+        if wanted is None:
+            g_size = row_group.total_byte_size
+        else:
+            g_size = sum(row_group.column(c).total_uncompressed_size for c in range(row_group.num_columns)
+                         if row_group.column(c).path_in_schema.split(".")[0] in wanted)
         if group and size + g_size > target_bytes:
             out.append(Split(path, row_groups=tuple(group), size=size))
             group, size = [], 0

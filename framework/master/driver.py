@@ -211,7 +211,7 @@ async def _commit(job: JobState, propose: Propose, output=None, lead: Optional[L
     out = job.spec["output"]
     final = job.plan.stages[-1]
     parts = {}
-    for p, t in enumerate(final.reduce_ids()):
+    for p, t in enumerate(final.output_ids()):  # reducers, or the maps of a stage that does not shuffle
         path = (job.tasks[t].result or {}).get("part")
         if path:
             parts[p] = path

@@ -363,11 +363,11 @@ class JobState:
         stage = self.stage
         if stage == 0 or stage >= len(self.plan.stages):
             return
-        source = stage - 1
-        num = self.plan.stages[source].num_partitions
         for m in self.plan.stages[stage].maps:
             if m.source_partition is None or self.tasks[m.task_id].finished:
                 continue
+            source = m.source_stage if m.source_stage is not None else stage - 1
+            num = self.plan.stages[source].num_partitions
             q = m.source_partition
             rec = self.tasks[reduce_task_id(source, q)]
             attempt = rec.attempt_for(q)
@@ -457,7 +457,8 @@ class JobState:
         done = [t for t in self.tasks if self.tasks[t].done]
         rows_in = sum((self.tasks[t].result or {}).get("rows_in", 0) for t in done if not is_reduce(t))
         bytes_in = sum((self.tasks[t].result or {}).get("bytes_in", 0) for t in done if t.startswith("s0m"))
-        out_rows = sum((self.tasks[t].result or {}).get("rows", 0) for t in reduces if self.tasks[t].done)
+        writers = self.plan.stages[-1].output_ids()
+        out_rows = sum((self.tasks[t].result or {}).get("rows", 0) for t in writers if self.tasks[t].done)
         return {
             "job_id": self.job_id,
             "status": self.status,
