@@ -178,6 +178,14 @@ def corpus(size_bytes: int, vocabulary: int = 1_000_000, exponent: float = 1.1, 
                                                             exponent=exponent, files=files, seed=seed))
 
 
+def real_text(size_bytes: int, files: int = 4) -> str:
+    """A real-text corpus folder from this machine's installed documentation (framework.datagen.realtext)."""
+    from framework.datagen.realtext import generate_real_text
+
+    return _generate_once(f"realtext-{_size_label(size_bytes)}-f{files}",
+                          lambda tmp: generate_real_text(tmp, size_bytes, files))
+
+
 def tpch(scale: float, seed: int = 0) -> str:
     """A folder with TPC-H `lineitem/` and `orders/` Parquet files, generated once by `framework.datagen.tpch`."""
     from framework.datagen.tpch import generate_tpch
@@ -270,11 +278,29 @@ MEMORY_METHODS = {
            "(and PSS every {pss_ms} ms); peak over all timed runs. RSS counts pages of Ray's shared-memory object "
            "store once per process that maps them, so it overstates; PSS shares them out",
 }
+MEMORY_METHODS["service"] = (
+    "psutil, sampled in a background thread during each timed run: RSS summed over this Python process, its "
+    "descendants (the `paxflow run` client) and the running service's keeper with every process below it (its "
+    "Ray, master replicas, stores and workers) every {ms} ms (and PSS every {pss_ms} ms); peak over all timed runs")
 CPU_METHOD = ("user+system CPU seconds of the same processes as the memory figure, from psutil cpu_times at the "
               "start and end of each run and at every sample (a process that exits mid-run loses at most its last "
               "{ms} ms); includes the sampler thread's own ~2% of a core")
 SAMPLE_INTERVAL = 0.2
 PSS_EVERY = 5  # reading /proc/PID/smaps_rollup costs ~15 ms for Ray's processes: only every 5th sample
+
+
+def _service_processes(ps) -> list:
+    """The running `paxflow up` service's keeper and every process below it; [] when none runs."""
+    from framework.service import running_service
+
+    record = running_service()
+    if record is None:
+        return []
+    try:
+        keeper = ps.Process(record["keeper_pid"])
+        return [keeper] + keeper.children(recursive=True)
+    except ps.Error:
+        return []
 
 
 def _pss_bytes(pid: int) -> int | None:
@@ -293,7 +319,8 @@ class ResourceSampler:
     """Samples memory and CPU time of a set of processes in a background thread while a run goes on.
 
     mode "process": this process only; "spark": this process plus its descendants that are not Ray's (Spark's
-    JVM); "ray": this process plus Ray's (init_ray remembers which children Ray started). After the `with` block: `peak_rss`, `peak_pss` (bytes),
+    JVM, or a `paxflow run` process with its one-shot Ray); "ray": this process plus Ray's (init_ray remembers
+    which children Ray started); "service": this process, its descendants and the running service's processes. After the `with` block: `peak_rss`, `peak_pss` (bytes),
     `start_rss`, and `cpu_s` (user+system seconds the processes spent during the block).
     """
 
@@ -330,6 +357,8 @@ class ResourceSampler:
         procs = [self._me]
         if self.mode == "process":
             return procs
+        if self.mode == "service":
+            return procs + self._descendants(self._me) + _service_processes(ps)
         try:
             children = self._me.children(recursive=True)
         except ps.Error:
@@ -353,6 +382,12 @@ class ResourceSampler:
         if self.mode == "ray":
             return procs + [c for c in children if c.pid in ray_pids]
         return procs + [c for c in children if c.pid not in ray_pids]
+
+    def _descendants(self, proc) -> list:
+        try:
+            return proc.children(recursive=True)
+        except self._psutil.Error:
+            return []
 
     def sample(self, pss_too: bool | None = None) -> int:
         rss = pss = 0

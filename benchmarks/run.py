@@ -11,7 +11,12 @@ Benchmarks (the first argument; several may be given, comma-separated):
 * join       benchmarks/join.py at --scale (tpch_revenue) and --rows (join_x_medium) over the join engines
 * scaling    word count by Paxflow and Polars (the fastest peer) at each of --sizes, and Paxflow's word count at
              the middle size on a Ray of each of --cpus CPUs: time against input size, and the speed-up per CPU
-* all        all three
+* real       word count on real text (this machine's installed documentation, --real-size) over Paxflow, Polars,
+             DuckDB and the framework's tokenizer in one process
+* cli        what the user times, each run a command of its own: `paxflow run` one-shot, `paxflow run` on a
+             `paxflow up` service, and the Polars pipeline as a Python script; on the Zipf corpus (--size) and on
+             real text (--real-size)
+* all        all five
 
 Each script runs as its own process (its own local Ray), in turn, so no engine's leftovers reach the next script.
 Into --out (default benchmarks/results) go:
@@ -39,9 +44,12 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402
 import table  # noqa: E402
 
-BENCHES = ("wordcount", "join", "scaling")
+BENCHES = ("wordcount", "join", "scaling", "real", "cli")
 WORDCOUNT_ENGINES = ["pyarrow", "pyarrow_mt", "pyarrow_fw", "paxflow", "duckdb", "polars", "polars_csv", "raydata",
-                     "dask", "spark"]
+                     "dask", "spark", "paxflow_oneshot", "paxflow_service", "polars_csv_script"]
+#: what the user times (each run a process of its own: benchmarks/wordcount.py USER_TIMED)
+CLI_ENGINES = ["paxflow_oneshot", "paxflow_service", "polars_csv_script"]
+REAL_ENGINES = "pyarrow_fw,paxflow,duckdb,polars,polars_csv"
 JOIN_ENGINES = ["pyarrow", "paxflow", "duckdb", "polars", "raydata", "dask", "spark"]
 SCALING_ENGINES = "paxflow,polars_csv"
 
@@ -82,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("benches", type=parse_benches, metavar="wordcount|join|scaling|all")
     p.add_argument("--size", type=common.size_arg, default="512MiB", help="word count corpus size (default 512MiB)")
+    p.add_argument("--real-size", type=common.size_arg, default="256MiB",
+                   help="real-text corpus size for real and cli (default 256MiB)")
     p.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor for tpch_revenue (default 1)")
     p.add_argument("--rows", type=common.count_arg, default="10M", help="rows of x for join_x_medium (default 10M)")
     p.add_argument("--engines", default=None,
@@ -129,9 +139,24 @@ def plans(ns: argparse.Namespace, p: argparse.ArgumentParser) -> list[tuple[str,
     wc_engines, join_engines = split_engines(p, ns.engines)
     common_args = ["--runs", str(ns.runs)] + (["--spark"] if ns.spark else [])
     out: list[tuple[str, str, list[str]]] = []
+    chosen = wc_engines.split(",") if wc_engines else None
     if "wordcount" in ns.benches:
-        out.append(("wordcount", "wordcount.py", ["--size", str(ns.size), *common_args]
-                    + (["--engines", wc_engines] if wc_engines else [])))
+        main = [e for e in chosen if e not in CLI_ENGINES] if chosen else None
+        if main is None or main:
+            out.append(("wordcount", "wordcount.py", ["--size", str(ns.size), *common_args]
+                        + (["--engines", ",".join(main)] if main else [])))
+    if "real" in ns.benches:
+        real = [e for e in chosen if e not in CLI_ENGINES] if chosen else REAL_ENGINES.split(",")
+        if real:
+            out.append(("real", "wordcount.py", ["--text", "real", "--size", str(ns.real_size), *common_args,
+                                                 "--engines", ",".join(real), "--no-reference"]))
+    if "cli" in ns.benches:
+        timed = [e for e in chosen if e in CLI_ENGINES] if chosen else CLI_ENGINES
+        if timed:
+            for group, text in (("cli", ["--size", str(ns.size)]), ("cli_real", ["--text", "real", "--size",
+                                                                                 str(ns.real_size)])):
+                out.append((group, "wordcount.py", [*text, "--runs", str(ns.runs), "--engines", ",".join(timed),
+                                                    "--no-reference"]))
     if "join" in ns.benches:
         out.append(("join", "join.py", ["--scale", str(ns.scale), "--rows", str(ns.rows), *common_args]
                     + (["--engines", join_engines] if join_engines else [])))

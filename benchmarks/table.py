@@ -22,12 +22,12 @@ def fmt(value, digits: int = 2) -> str:
 
 
 def rows_of(records: list[dict]) -> list[str]:
-    out = ["| bench | engine | median s | runs (s) | throughput | × pyarrow | CPU s | peak RSS / PSS MB | agrees |",
+    out = ["| bench | engine | median s | runs (s) | throughput | × ref | CPU s | peak RSS / PSS MB | agrees |",
            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | :---: |"]
     for r in records:
         if "wall_s_median" not in r:
             why = r.get("skipped") or f"failed: {r.get('failed')}"
-            out.append(f"| {r.get('bench')} | {r.get('engine')} | {why} | | | | | | |")
+            out.append(f"| {_bench_label(r)} | {r.get('engine')} | {why} | | | | | | |")
             continue
         if r.get("rows_per_s"):
             throughput = f"{r['rows_per_s'] / 1e6:.2f} M rows/s"
@@ -35,10 +35,19 @@ def rows_of(records: list[dict]) -> list[str]:
             throughput = f"{r['mb_per_s']:.1f} MB/s"
         runs = ", ".join(f"{t:.1f}" for t in r["wall_s_runs"])
         memory = f"{fmt(r.get('peak_rss_mb'), 0)} / {fmt(r.get('peak_pss_mb'), 0)}"
-        out.append(f"| {r['bench']} | {r['engine']} | {r['wall_s_median']:.2f} | {runs} | {throughput} | "
+        out.append(f"| {_bench_label(r)} | {r['engine']} | {r['wall_s_median']:.2f} | {runs} | {throughput} | "
                    f"{fmt(r.get('ratio_vs_pyarrow'))} | {fmt(r.get('cpu_s_median'), 1)} | {memory} | "
                    f"{fmt(r.get('agrees'))} |")
     return out
+
+
+#: groups of `paxflow bench` whose rows go into the main table, and the label their bench gets there
+LABELS = {"wordcount": "", "join": "", "real": " (real text)", "cli": " (as the user runs it)",
+          "cli_real": " (real text, as the user runs it)"}
+
+
+def _bench_label(r: dict) -> str:
+    return f"{r.get('bench')}{LABELS.get(r.get('group', 'wordcount'), '')}"
 
 
 def _size(n: int | None) -> str:
@@ -55,21 +64,27 @@ def report(records: list[dict], command: str | None = None, elapsed_s: float | N
     if command:
         lines.append(f"`{command}`" + (f" ({elapsed_s / 60:.0f} min)" if elapsed_s else ""))
     lines.append(f"Machine: {m.get('cpus', '?')} CPUs, {m.get('mem_gib', '?')} GiB, Python {m.get('python', '?')}; "
-                 f"commit {m.get('commit') or '?'}. Medians of the timed runs; Paxflow on a warm local Ray.")
+                 f"commit {m.get('commit') or '?'}. Medians of the timed runs; `paxflow` runs on a warm local Ray in "
+                 f"the benchmark's process, `paxflow_oneshot` / `paxflow_service` / `polars_csv_script` are commands "
+                 f"of their own (timed end to end, as the user times them). × ref: time against the run's reference "
+                 f"engine (pyarrow; in the real-text and as-the-user-runs-it rows, the first engine listed), whose "
+                 f"result every other engine's must agree with.")
     lines.append("")
-    main_rows = [r for r in records if r.get("group", "wordcount") in ("wordcount", "join")]
+    main_rows = [r for r in records if r.get("group", "wordcount") in LABELS]
     lines += rows_of(main_rows)
     versus = []
-    for group in ("wordcount", "join", "scaling"):  # side by side: only records of the same script run
+    for group in (*LABELS, "scaling"):  # side by side: only records of the same script run
         mine = [r for r in records if r.get("group", "wordcount") == group and "wall_s_median" in r]
         for bench in dict.fromkeys(r["bench"] for r in mine):
             for size in sorted({r.get("input_bytes") or 0 for r in mine if r["bench"] == bench}):
                 same = [r for r in mine if r["bench"] == bench and (r.get("input_bytes") or 0) == size]
-                pax = [r for r in same if r["engine"] == "paxflow"]
                 polars = sorted((r for r in same if r["engine"].startswith("polars")), key=lambda r: r["wall_s_median"])
-                if pax and polars:
-                    p, q = pax[0], polars[0]
-                    versus.append(f"| {bench} | {_size(size)} | {group} | {p['wall_s_median']:.2f} | {q['engine']} "
+                for p in (r for r in same if r["engine"].startswith("paxflow")):
+                    if not polars:
+                        break
+                    q = polars[0]
+                    name = "" if p["engine"] == "paxflow" else f" ({p['engine']})"
+                    versus.append(f"| {bench}{name} | {_size(size)} | {group} | {p['wall_s_median']:.2f} | {q['engine']} "
                                   f"{q['wall_s_median']:.2f} | {p['wall_s_median'] / q['wall_s_median']:.2f} | "
                                   f"{fmt(p.get('peak_pss_mb'), 0)} / {fmt(q.get('peak_pss_mb'), 0)} |")
     if versus:

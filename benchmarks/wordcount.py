@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,11 @@ WORD = r"[\p{L}\p{N}]+"
 BLOCK_BYTES = 32 << 20
 WARMUP_SIZE = 8 << 20
 ENGINES = ["pyarrow", "pyarrow_mt", "pyarrow_fw", "paxflow", "duckdb", "polars", "polars_csv", "raydata", "dask",
-           "spark"]
+           "spark", "paxflow_oneshot", "paxflow_service", "polars_csv_script"]
+#: what the user times, each a command of its own: `paxflow run` with a one-shot Ray, `paxflow run` on a service
+#: (`paxflow up` first; it is started for the rounds when none runs, and stopped after), and the Polars pipeline
+#: as a Python script writing Parquet. Run them apart from the in-process engines (`--engines` of these only).
+USER_TIMED = ("paxflow_oneshot", "paxflow_service", "polars_csv_script")
 DEFAULT_ENGINES = "pyarrow,pyarrow_mt,pyarrow_fw,paxflow,duckdb,polars,polars_csv,raydata,dask"
 #: run after the interleaved rounds: Ray Data leaves state in the shared Ray that slowed Paxflow's next runs down
 #: by up to 5x in trials; Spark keeps a JVM with a 6 GB heap alive
@@ -113,11 +118,11 @@ def line_blocks(path: str, block_bytes: int = BLOCK_BYTES):
         start_line, start_byte = stop_line, stop_byte
 
 
-def run_pyarrow(paths: list[str], tokenizer=tokenize) -> pa.Table:
+def run_pyarrow(paths: list[str], tokenizer=tokenize, block_bytes: int = BLOCK_BYTES) -> pa.Table:
     partial: list[pa.Table] = []
     rows = 0
     for path in paths:
-        for lines in line_blocks(path):
+        for lines in line_blocks(path, block_bytes):
             partial.append(count_words(lines, tokenizer))
             rows += partial[-1].num_rows
             if rows > 4_000_000 and len(partial) > 1:
@@ -127,10 +132,12 @@ def run_pyarrow(paths: list[str], tokenizer=tokenize) -> pa.Table:
 
 
 def run_pyarrow_fw(paths: list[str]) -> pa.Table:
-    """The pyarrow baseline with Paxflow's own tokenizer (framework.text.words) in place of the regex one."""
+    """The pyarrow baseline with Paxflow's own tokenizer (framework.text.words) in place of the regex one, on
+    blocks of the size Paxflow's Text reader hands its maps."""
+    from framework.io.lines import BLOCK_BYTES as TEXT_BLOCK_BYTES
     from framework.text import words
 
-    return run_pyarrow(paths, words)
+    return run_pyarrow(paths, words, TEXT_BLOCK_BYTES)
 
 
 def run_pyarrow_mt(paths: list[str], threads: int = 2) -> pa.Table:
@@ -192,6 +199,60 @@ def run_polars_csv(paths: list[str]) -> pa.Table:
 
     return _polars_count(pl.scan_csv(paths, has_header=False, separator=chr(31), quote_char=None,
                                      new_columns=["line"], schema={"line": pl.String}))
+
+
+def run_command(cmd: list[str], env: dict | None = None) -> None:
+    """Run a user's command; a failure raises with its last line of stderr."""
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()] or [f"exit {done.returncode}"]
+        raise RuntimeError(f"{os.path.basename(cmd[0])} exited with {done.returncode}: {lines[-1]}")
+
+
+def paxflow_command() -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "paxflow")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-c", "import sys; from framework.cli import main; "
+                                                                    "sys.exit(main(sys.argv[1:]))"]
+
+
+def run_paxflow_cli(paths: list[str], out_dir: str, service: bool) -> str:
+    """`paxflow run jobs/wordcount.py PATHS -o OUT --overwrite` as its own process: on the running service, or (a
+    cache folder of its own, so it sees no service) with a one-shot local Ray."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if not service:
+        env["PAXFLOW_CACHE"] = os.path.join(common.data_dir(), "oneshot-cache")
+    run_command([*paxflow_command(), "run", os.path.join(common.JOBS, "wordcount.py"), *paths, "-o", out_dir,
+                 "--overwrite"], env)
+    return out_dir
+
+
+def run_polars_csv_script(paths: list[str], out_dir: str) -> str:
+    """The polars_csv pipeline as a user's script: a fresh Python process that writes the counts to Parquet."""
+    os.makedirs(out_dir, exist_ok=True)
+    run_command([sys.executable, os.path.abspath(__file__), "--script", os.path.join(out_dir, "part-0.parquet"),
+                 *paths])
+    return out_dir
+
+
+class Service:
+    """A `paxflow up` service for the paxflow_service runs: the running one, else one started here and stopped at
+    the end."""
+
+    started = False
+
+    @classmethod
+    def ensure(cls) -> None:
+        from framework.service import running_service
+
+        if running_service() is None:
+            run_command([*paxflow_command(), "up"])
+            cls.started = True
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.started:
+            run_command([*paxflow_command(), "down"])
+            cls.started = False
 
 
 def _raydata_count_batch(batch: pa.Table) -> pa.Table:
@@ -261,13 +322,29 @@ def summary_of(result) -> dict:
     return {"distinct_words": result.num_rows, "total_words": int(pc.sum(result[count_col]).as_py() or 0)}
 
 
+def script_main(argv: list[str]) -> int:
+    """`wordcount.py --script OUT.parquet PATH...`: the polars_csv pipeline as a user would run it."""
+    import pyarrow.parquet as pq
+
+    out, paths = argv[0], argv[1:]
+    pq.write_table(run_polars_csv(paths), out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--script"]:
+        return script_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="wordcount.py", description=__doc__,
         epilog="Prints one JSON line per engine on stdout; see benchmarks/README.md for the fields.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=common.size_arg, default="512MiB",
                         help="corpus size, e.g. 512MiB (default), 64MiB, 1GiB")
+    parser.add_argument("--text", choices=["zipf", "real"], default="zipf",
+                        help="zipf: the generated Zipf corpus (default); real: this machine's installed documentation "
+                             "(man pages in every installed language, /usr/share/doc, package docs; "
+                             "framework.datagen.realtext)")
     parser.add_argument("--vocabulary", type=common.count_arg, default=1_000_000, help="distinct words (default 1M)")
     parser.add_argument("--exponent", type=float, default=1.1, help="Zipf exponent (default 1.1)")
     parser.add_argument("--engines", default=DEFAULT_ENGINES,
@@ -279,8 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     common.begin()
     names = common.selected_engines(parser, args, ENGINES)
 
-    corpus = common.corpus(args.size, args.vocabulary, args.exponent)
-    warm = common.corpus(WARMUP_SIZE, args.vocabulary, args.exponent)
+    if args.text == "real":
+        corpus, warm = common.real_text(args.size), common.real_text(WARMUP_SIZE)
+    else:
+        corpus = common.corpus(args.size, args.vocabulary, args.exponent)
+        warm = common.corpus(WARMUP_SIZE, args.vocabulary, args.exponent)
     paths, warm_paths = common.files_under(corpus), common.files_under(warm)
     input_bytes = common.total_bytes(paths)
     log(f"corpus {corpus}: {len(paths)} files, {input_bytes / 2**20:.0f} MiB; engines {', '.join(names)}; "
@@ -302,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         "raydata": (run_raydata, {"ray_cpus": common.RAY_CPUS, "groupby_partitions": 2 * common.RAY_CPUS}),
         "dask": (run_dask, {"scheduler": "threads", "num_workers": 2}),
         "spark": (lambda p: run_spark(p, os.path.join(tmp, "spark-out")), {"master": "local[2]"}),
+        "paxflow_oneshot": (lambda p: run_paxflow_cli(p, os.path.join(tmp, "oneshot-out"), False),
+                            {"command": "paxflow run jobs/wordcount.py INPUT -o OUT (one-shot local Ray)"}),
+        "paxflow_service": (lambda p: (Service.ensure(), run_paxflow_cli(p, os.path.join(tmp, "service-out"), True))[1],
+                            {"command": "paxflow run jobs/wordcount.py INPUT -o OUT (on a paxflow up service)"}),
+        "polars_csv_script": (lambda p: run_polars_csv_script(p, os.path.join(tmp, "polars-out")),
+                              {"command": "python SCRIPT (the polars_csv pipeline, Parquet out)", "reader": "scan_csv"}),
     }
     engines = []
     for name in names:
@@ -309,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         pax = name == "paxflow"
         engines.append(common.Engine(
             name, timed=lambda fn=fn: fn(paths), warm=lambda fn=fn: fn(warm_paths), summarize=summary_of,
-            memory_mode={"paxflow": "ray", "raydata": "ray", "spark": "spark"}.get(name, "process"),
+            memory_mode={"paxflow": "ray", "raydata": "ray", "spark": "spark", "paxflow_oneshot": "spark",
+                         "polars_csv_script": "spark", "paxflow_service": "service"}.get(name, "process"),
             seconds_of=(lambda r: r.wall_s) if pax else None, extra_of=(lambda r: r.bench) if pax else None,
             config=config, interleave=name not in NOT_INTERLEAVED, keep_result=name != "raydata"))
 
@@ -335,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if paxflow is not None:
             paxflow.close()
+        Service.stop()
         common.Spark.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -9,6 +9,7 @@ Examples:
     python datasets/generate.py zipf --size 512MiB -o data/corpus
     python datasets/generate.py tpch --scale 1 -o data/tpch-sf1
     python datasets/generate.py join -n 1e7 -o data/join-1e7
+    python datasets/generate.py realtext --size 256MiB -o data/realtext
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import os
 import sys
 
-from framework.datagen import dbbench, tpch, zipf
+from framework.datagen import dbbench, realtext, tpch, zipf
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=prog,
         description="Generate Paxflow's benchmark data sets (deterministic for a given --seed).",
     )
-    commands = parser.add_subparsers(dest="generator", required=True, metavar="{zipf,tpch,join}")
+    commands = parser.add_subparsers(dest="generator", required=True, metavar="{zipf,tpch,join,realtext}")
     zipf.add_arguments(commands.add_parser("zipf", help="Zipf-distributed text corpus (word count input)"))
     tpch.add_arguments(commands.add_parser("tpch", help="TPC-H-shaped orders and lineitem as Parquet"))
     dbbench.add_arguments(commands.add_parser("join", help="db-benchmark join tables x/small/medium/big as Parquet"))
+    realtext.add_arguments(commands.add_parser("realtext", help="real text: the documentation installed on this machine"))
     return parser
 
 
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         zipf.run(args)
     elif args.generator == "tpch":
         tpch.run(args)
+    elif args.generator == "realtext":
+        realtext.run(args)
     else:
         dbbench.run(args)
     return 0

@@ -70,3 +70,15 @@ def test_bench_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli.os.path, "isfile", lambda path: False)
     assert cli._bench(["all"]) == 2
     assert "needs the repository checkout" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_bench_real_counts_this_machines_documentation(tmp_path, env):
+    out = tmp_path / "out"
+    done = bench("real", "--real-size", "1MiB", "--runs", "1", "--engines", "pyarrow_fw,polars_csv,duckdb",
+                 "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert [r["engine"] for r in records] == ["pyarrow_fw", "polars_csv", "duckdb"]
+    assert all(r["group"] == "real" and r["agrees"] is True and r["input"].startswith("realtext-") for r in records)
+    assert "| wordcount (real text) | polars_csv |" in (out / "table.md").read_text()

@@ -32,7 +32,11 @@ from framework.io.badrecords import BadRecords
 from framework.io.paths import FileEntry, compression_of, resolve, read_error
 from framework.io.splits import Split
 
-BLOCK_BYTES = 32 << 20  # bytes handed to the parser at a time (one record batch per block for Text)
+#: bytes handed to the parser at a time (one record batch per block for Text). A word-count map's numpy and Arrow
+#: temporaries are many times its block: measured on a service, 512 MiB word count, 64 MiB splits: 32 MiB blocks
+#: peak at 760 MB RSS per task worker and 2.04 GB PSS in all, 8 MiB blocks at 550 MB and 1.64-1.72 GB, no slower
+#: (13.1 vs 14.9 s)
+BLOCK_BYTES = 8 << 20
 _PROBE_BYTES = 64 << 10  # first read when looking for the next newline
 _NL = 10
 _CR = 13
