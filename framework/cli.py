@@ -60,8 +60,9 @@ def _run_parser(prog: str, job_cls: type[Job] | None, with_job_arg: bool) -> arg
                         help="broadcast a join input of at most SIZE (as planned: the uncompressed size of the columns "
                              "read) to the other side's map tasks instead of shuffling both (default 64MiB; 0: never)")
     parser.add_argument("--explain", action="store_true",
-                        help="print the plan (stages, broadcast or shuffle joins, tasks, partitions) and exit without "
-                             "running the job")
+                        help="print the plan (stages, broadcast or shuffle joins, skew splits, tasks, partitions) and "
+                             "exit: no task runs and nothing is written (planning reads input metadata and samples "
+                             "a shuffle join's keys)")
     parser.add_argument("--job-id", help="job id (submitting the same id twice runs the job once)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     parser.add_argument("--detach", action="store_true",

@@ -4,8 +4,8 @@ A shuffle join sends every row of a key to one reducer, so a key that holds a la
 makes one reducer do that share of the work (and hold it in memory). When planning a shuffle join whose inputs are
 job inputs, `hot_keys` samples the start of up to SAMPLE_SPLITS splits of the side that may be split, runs the
 job's map over the sample and finds the keys holding at least SKEW_FRACTION of the sampled rows. The plan then
-gives each hot key `fanout` extra partitions: the split side's rows of that key go round-robin to them, and the
-other side's rows of that key go to each of them (`framework.shuffle.partition.split_by_partition`). Keys are
+gives each hot key `fanout` extra partitions: the split side's rows of that key are spread over them by a hash of
+the whole row (so a map run again routes each row alike), and the other side's rows of that key go to each of them (`framework.shuffle.partition.split_by_partition`). Keys are
 identified by their 64-bit partitioning hash, so any key type and several key columns work, and a colder key
 sharing a hot key's hash is simply routed the same way on both sides (still correct).
 
@@ -23,7 +23,8 @@ import numpy as np
 
 #: a key holding at least this share of the sampled rows of the split side is split across several reducers
 SKEW_FRACTION = 0.10
-#: the sample: the first rows of up to this many splits (evenly spaced over the input), this many rows from each
+#: the sample: the first batch of up to this many splits (evenly spaced over the input), at most this many rows of
+#: each
 SAMPLE_SPLITS = 8
 SAMPLE_ROWS = 20_000
 #: the sides a join type lets split

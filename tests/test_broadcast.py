@@ -129,8 +129,14 @@ def test_the_worker_cache_holds_one_stage_and_reads_once():
     j = Join(["k"], ["k"])
     a = bc.broadcast_side("job-a", 0, read, j, "right")
     assert bc.broadcast_side("job-a", 0, read, j, "right") is a and len(reads) == 1
-    bc.broadcast_side("job-b", 0, read, j, "right")
-    assert len(reads) == 2 and list(bc._CACHE) == [("job-b", 0)]
+    bc.broadcast_side("job-b", 0, read, j, "right", version="files v1")
+    assert len(reads) == 2 and list(bc._CACHE) == [("job-b", 0, "files v1")]
+    bc.broadcast_side("job-b", 0, read, j, "right", version="files v2")  # the same job id over other files
+    assert len(reads) == 3
+    bc.forget_other_jobs("job-b")
+    assert len(bc._CACHE) == 1
+    bc.forget_other_jobs("job-c")  # a task of another job frees it
+    assert not bc._CACHE
 
 
 # ---- planning ---------------------------------------------------------------------------------------------------

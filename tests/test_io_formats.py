@@ -351,3 +351,20 @@ def test_split_schema_tells_the_columns_of_empty_inputs(tmp_path):
     assert Text(column="x").split_schema(Split("/any")) == pa.schema([("x", pa.string())])
     assert JsonLines().split_schema(Split("/any")) is None
     assert JsonLines(schema={"a": "int64"}).split_schema(Split("/any")) == pa.schema([("a", pa.int64())])
+
+
+def test_parquet_splits_are_sized_by_the_columns_read(tmp_path):
+    n = 20_000
+    table = pa.table({"user.id": pa.array(range(n), pa.int64()), "payload": ["x" * 50] * n,
+                      "nested": pa.array([{"a": i, "b": [i, i]} for i in range(n)])})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=2000)
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    ids = sum(meta.row_group(g).column(0).total_uncompressed_size for g in range(meta.num_row_groups))
+    narrow = Parquet(columns=["user.id"]).splits(str(tmp_path), 1 << 30)  # a name with a dot in it
+    assert sum(s.size for s in narrow) == ids
+    nested = sum(s.size for s in Parquet(columns=["nested"]).splits(str(tmp_path), 1 << 30))
+    leaves = sum(meta.row_group(g).column(c).total_uncompressed_size for g in range(meta.num_row_groups)
+                 for c in (2, 3))
+    assert nested == leaves
+    whole = sum(s.size for s in Parquet().splits(str(tmp_path), 1 << 30))
+    assert whole == sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) > nested > ids

@@ -232,3 +232,27 @@ def test_hot_keys_split_on_ray(tmp_path, ray_session):
     big = _skewed(4, 8000, {42: 0.5}, 200)
     small = _skewed(5, 300, {42: 0.02}, 250)
     check(tmp_path, big, small, ["id"], "left", executor="ray", limits=(0,), partitions=2, split_size=30_000)
+
+
+def test_a_job_id_used_again_over_another_small_side_gets_the_new_one(tmp_path):
+    facts, dims = _dimension_and_facts(9)
+    job = tmp_path / "counting.py"
+    job.write_text(COUNTING_JOB)
+    for n in (400, 40):  # the same job id, in this process (where the broadcast side stays cached)
+        few = dims.slice(0, n)
+        path = str(tmp_path / f"d{n}.parquet")
+        pq.write_table(few, path)
+        result = run(str(job), {"left": save(tmp_path, "f", facts), "right": path}, str(tmp_path / f"out{n}"),
+                     executor="inline", job_id="join-again")
+        assert result.counters["right_rows"] == n
+        assert result.read().num_rows == oracle_count(facts, few)
+
+
+def test_suffixes_that_clash_again_are_one_usage_error(tmp_path):
+    left = pa.table({"id": [1, 2], "v": [1, 2], "v_right": [3, 4]})
+    right = pa.table({"id": [1, 2], "v": [5, 6]})
+    inputs = {"left": save(tmp_path, "l", left), "right": save(tmp_path, "r", right)}
+    for limit in (0, None):  # shuffled and broadcast
+        with pytest.raises(UsageError, match="two columns named 'v_right'"):
+            run(JOIN, inputs, str(tmp_path / f"o{limit}"), args=["--on", "id"], executor="inline",
+                broadcast_limit=limit)

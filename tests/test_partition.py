@@ -56,3 +56,25 @@ def test_no_keys_means_one_partition():
 def test_small_tables(n):
     t = pa.table({"k": pa.array(list(range(n)), pa.int64())})
     assert sum(p.num_rows for p in split_by_partition(t, ["k"], 4).values()) == n
+
+
+def _rows_by_partition(parts: dict) -> dict:
+    return {p: sorted(t["x"].to_pylist()) for p, t in parts.items()}
+
+
+def test_a_hot_key_is_split_by_row_content_and_copied_whole():
+    rng = np.random.default_rng(0)
+    keys = np.where(rng.random(4000) < 0.5, 42, rng.integers(0, 500, 4000))
+    table = pa.table({"k": keys, "x": np.arange(4000)})
+    hot = int(hash_rows(pa.table({"k": [42]}), ["k"])[0])
+    skew = {"hashes": [hot], "base": 3, "fanout": 4, "mode": "split"}
+    parts = split_by_partition(table, ["k"], 7, skew)
+    shuffled = split_by_partition(table.take(pa.array(rng.permutation(4000))), ["k"], 7, skew)
+    # where a row goes depends on the row, not on its place: a map run again in another order agrees
+    assert _rows_by_partition(parts) == _rows_by_partition(shuffled)
+    hot_rows = [len(parts.get(p, pa.table({"x": []}))) for p in range(3, 7)]
+    assert all(n > 300 for n in hot_rows) and sum(hot_rows) == int((keys == 42).sum())
+    assert all(set(parts[p]["k"].to_pylist()) == {42} for p in range(3, 7))
+    copied = split_by_partition(table, ["k"], 7, {**skew, "mode": "replicate"})
+    assert all(len(copied[p]) == int((keys == 42).sum()) for p in range(3, 7))  # every hot row to every split
+    assert sum(len(copied[p]) for p in range(3)) == int((keys != 42).sum())

@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 
+from framework.exec.broadcast import forget_other_jobs
 from framework.exec.tasks import run_map, run_reduce, schema_from_text, task_error
 from framework.errors import InputError
 from framework.io import Split, write_part
@@ -37,6 +38,7 @@ def run_attempt(spec: Mapping, args: Mapping, fetch: Fetch, put: Put) -> dict:
     ctx = None
     where = f"task {args['task_id']}"
     try:
+        forget_other_jobs(args["job_id"])  # a broadcast side another job left in this worker
         ctx = context_for(args["job_id"], spec)
         step_name = args.get("stage_name") or ctx.steps[args["stage"]].name
         if is_reduce(args["task_id"]):
@@ -115,7 +117,6 @@ def _broadcast_side(ctx, args: Mapping, where: str):
             tables = []
             for split_dict in b["splits"]:
                 split = Split.from_dict(split_dict)
-                check_unchanged(split.path, (b.get("planned") or {}).get(split.path))
                 tables += as_table_slices(step.mapper_for(name), _at_least_one_batch(ctx.formats[name], split),
                                           f"{where}: map() of broadcast input {name!r}")
             from framework.exec.tasks import _check_keys, _concat
@@ -127,7 +128,11 @@ def _broadcast_side(ctx, args: Mapping, where: str):
         finally:
             job._counters = saved
 
-    return broadcast_side(args["job_id"], args["stage"], read, step.join, b["side"])
+    planned = b.get("planned") or {}
+    for path in dict.fromkeys(s["path"] for s in b["splits"]):  # every task: the side's files are as planned
+        check_unchanged(path, planned.get(path))
+    version = repr(sorted(planned.items())) + repr(b["splits"])
+    return broadcast_side(args["job_id"], args["stage"], read, step.join, b["side"], version)
 
 
 def check_unchanged(path: str, planned: Sequence | None) -> None:

@@ -33,9 +33,11 @@ from framework.shuffle.partition import normalize_key
 DIRECT_DENSITY = 8
 DIRECT_MAX_SLOTS = 1 << 27
 
-#: (job id, stage) -> BroadcastSide; one entry: a worker runs the tasks of one stage at a time, and a service's
-#: workers live on across jobs, so an older job's side is dropped as soon as a newer one is read
-_CACHE: dict[tuple[str, int], "BroadcastSide"] = {}
+#: (job id, stage, the broadcast input's files as planned) -> BroadcastSide; one entry: a worker runs the tasks of
+#: one stage at a time, and a service's workers live on across jobs, so a side is dropped as soon as another is
+#: read, or a task of another job runs here (`forget_other_jobs`). The files' planned sizes and times are in the
+#: key: a job id used again over other files never finds the old side.
+_CACHE: dict[tuple, "BroadcastSide"] = {}
 
 
 class BroadcastSide:
@@ -66,10 +68,12 @@ class BroadcastSide:
         key = self.stream_keys[0]
         streamed = streamed.set_column(streamed.schema.get_field_index(key), key, normalize_key(streamed[key]))
         index = self.lookup(streamed[key])
-        return self._assemble(streamed, index)
+        return self._assemble(streamed, index, where)
 
-    def _assemble(self, streamed: pa.Table, index: np.ndarray) -> pa.Table:
+    def _assemble(self, streamed: pa.Table, index: np.ndarray, where: str = "join") -> pa.Table:
         """The join's output from `index` (per streamed row, the matching small-side row, or -1)."""
+        from framework.exec.tasks import join_output_names
+
         how, join = self.join_spec.how, self.join_spec
         hit = index >= 0
         if how in ("semi", "anti", "inner"):
@@ -85,19 +89,16 @@ class BroadcastSide:
         lkeys, rkeys = list(join.left_on), list(join.right_on)
         coalesced = set(lkeys) if lkeys == rkeys else set()
         left_t, right_t = (rows, small) if self.side == "right" else (small, rows)
-        clash = (set(left_t.column_names) & set(right_t.column_names)) - coalesced
-        columns, names = [], []
+        names = join_output_names(left_t.column_names, right_t.column_names, join, where)
+        columns = []
         for c in left_t.column_names:
             # the streamed side's own column; the coalesced key (equal on matches, the streamed one's elsewhere);
             # else the small side's, taken per output row
             mine = self.side == "right" or c in coalesced
             columns.append(rows[c] if mine else small[c].take(taken))
-            names.append(c + join.suffixes[0] if c in clash else c)
         for c in right_t.column_names:
-            if c in coalesced:
-                continue
-            columns.append(small[c].take(taken) if self.side == "right" else rows[c])
-            names.append(c + join.suffixes[1] if c in clash else c)
+            if c not in coalesced:
+                columns.append(small[c].take(taken) if self.side == "right" else rows[c])
         return pa.Table.from_arrays([_chunked(c) for c in columns], names=names)
 
 
@@ -198,10 +199,17 @@ def _int_keys(keys: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray 
     return keys.to_numpy(), None
 
 
+def forget_other_jobs(job_id: str) -> None:
+    """Drop the cached side unless it is job `job_id`'s (called as every task attempt starts)."""
+    if _CACHE and next(iter(_CACHE))[0] != job_id:
+        _CACHE.clear()
+
+
 def broadcast_side(job_id: str, stage: int, read: Callable[[], tuple[pa.Table | None, dict]], join: Join,
-                   side: str) -> BroadcastSide:
-    """The stage's broadcast side from this worker's cache, or `read()` (-> table, user counters) and indexed."""
-    key = (job_id, stage)
+                   side: str, version: Any = None) -> BroadcastSide:
+    """The stage's broadcast side from this worker's cache, or `read()` (-> table, user counters) and indexed;
+    `version`: what identifies the side's input (its files as planned)."""
+    key = (job_id, stage, version)
     found = _CACHE.get(key)
     if found is None:
         _CACHE.clear()

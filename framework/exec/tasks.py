@@ -125,6 +125,7 @@ def run_map(
     if broadcast is not None:
         batches, rows_in = _broadcast_joined(ctx, chain[0], input_name, batches, broadcast, where)
         input_name = f"step:{chain[0]}"  # from here on the rows are the join step's output
+        job.current_input = input_name
         mapped_already = len(chain) == 1  # a final broadcast join: nothing maps its output
     step: Step = ctx.steps[chain[-1]]
     mapper = None if mapped_already else step.mapper_for(input_name)
@@ -283,6 +284,7 @@ def join_tables(left: pa.Table, right: pa.Table, join: Join, where: str = "join"
         lt, rt = normalize_key(left[lk]).type, normalize_key(right[rk]).type
         if lt != rt:
             raise UsageError(f"{where}: join key {lk!r} is {left[lk].type} on the left but {rk!r} is {right[rk].type} on the right")
+    join_output_names(left.column_names, right.column_names, join, where)  # clashes: one line, before the join
     left, right = _normalized_keys(left, lkeys), _normalized_keys(right, rkeys)
     same_names = lkeys == rkeys
     joined = left.join(
@@ -302,10 +304,21 @@ def join_tables(left: pa.Table, right: pa.Table, join: Join, where: str = "join"
 
 def _join_column_order(left: pa.Table, right: pa.Table, join: Join, names: list[str]) -> list[str]:
     """Left columns then right columns, using the names pyarrow gave them (suffixed where they clashed)."""
+    order = join_output_names(left.column_names, right.column_names, join)
+    assert sorted(order) == sorted(names), (order, names)
+    return order
+
+
+def join_output_names(left: Sequence[str], right: Sequence[str], join: Join, where: str = "join") -> list[str]:
+    """The joined columns' names: the left's then the right's, a key of the same name on both sides once, other
+    names both sides have suffixed. A suffixed name that clashes again is a UsageError."""
     lkeys, rkeys = list(join.left_on), list(join.right_on)
     coalesced = set(lkeys) if lkeys == rkeys else set()
-    clash = (set(left.column_names) & set(right.column_names)) - coalesced
-    order = [c + join.suffixes[0] if c in clash else c for c in left.column_names]
-    order += [c + join.suffixes[1] if c in clash else c for c in right.column_names if c not in coalesced]
-    assert sorted(order) == sorted(names), (order, names)
+    clash = (set(left) & set(right)) - coalesced
+    order = [c + join.suffixes[0] if c in clash else c for c in left]
+    order += [c + join.suffixes[1] if c in clash else c for c in right if c not in coalesced]
+    if join.how not in ("semi", "anti") and len(set(order)) != len(order):
+        dup = next(c for c in order if order.count(c) > 1)
+        raise UsageError(f"{where}: the joined rows would have two columns named {dup!r} (columns both sides have "
+                         f"get the suffixes {join.suffixes[0]!r} / {join.suffixes[1]!r}): rename one in a map")
     return order

@@ -108,13 +108,14 @@ def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int,
     group: list[int] = []
     size = 0
     wanted = None if columns is None else set(columns)
+    owners = _leaf_owners(meta) if wanted is not None else []
     for g in range(meta.num_row_groups):
         row_group = meta.row_group(g)
         if wanted is None:
             g_size = row_group.total_byte_size
         else:
             g_size = sum(row_group.column(c).total_uncompressed_size for c in range(row_group.num_columns)
-                         if row_group.column(c).path_in_schema.split(".")[0] in wanted)
+                         if owners[c] in wanted)
         if group and size + g_size > target_bytes:
             out.append(Split(path, row_groups=tuple(group), size=size))
             group, size = [], 0
@@ -122,6 +123,26 @@ def _group_row_groups(path: str, meta: pq.FileMetaData, target_bytes: int,
         size += g_size
     out.append(Split(path, row_groups=tuple(group), size=size))
     return out
+
+
+def _leaf_owners(meta: pq.FileMetaData) -> list[str]:
+    """The top-level column each of the file's leaf columns belongs to (a name may itself contain dots)."""
+    owners: list[str] = []
+    for field in meta.schema.to_arrow_schema():
+        owners += [field.name] * _leaves(field.type)
+    if len(owners) != meta.num_columns:  # a layout this does not follow: fall back to the path's first part
+        return [meta.row_group(0).column(c).path_in_schema.split(".")[0] for c in range(meta.num_columns)]
+    return owners
+
+
+def _leaves(t: pa.DataType) -> int:
+    if pa.types.is_struct(t):
+        return sum(_leaves(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _leaves(t.key_type) + _leaves(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _leaves(t.value_type)
+    return 1
 
 
 def _comparable(t: pa.DataType) -> pa.DataType:

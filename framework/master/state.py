@@ -374,8 +374,9 @@ class JobState:
             if (rec.result or {}).get("rows") and self._lost(rec, attempt, [q], num):
                 held = placements(self.ring(rec.ring_at.get(attempt, 0)), rec.dead_at.get(attempt, []), [q], num)[0]
                 self.status = FAILED
-                self.error = (f"shuffle store {', '.join(held)} died holding the only copy of step {source}'s "
-                              f"output (partition {q}) that step {stage} still reads; run the job again, with "
+                self.error = (f"shuffle store {', '.join(held)} died holding the only copy of "
+                              f"{self.plan.stages[source].name!r}'s output (partition {q}) that "
+                              f"{self.plan.stages[stage].name!r} still reads; run the job again, with "
                               f"--replicas 2 to survive this")
                 return
 
@@ -453,7 +454,7 @@ class JobState:
         """What `paxflow status` and the progress display show."""
         stage = min(self.stage, len(self.plan.stages) - 1)
         maps, reduces = self.stage_task_ids(stage)
-        phase_tasks = self.current_tasks() or reduces
+        phase_tasks = self.current_tasks() or reduces or maps  # (a stage that does not shuffle: its maps)
         done = [t for t in self.tasks if self.tasks[t].done]
         rows_in = sum((self.tasks[t].result or {}).get("rows_in", 0) for t in done if not is_reduce(t))
         bytes_in = sum((self.tasks[t].result or {}).get("bytes_in", 0) for t in done if t.startswith("s0m"))
@@ -465,7 +466,7 @@ class JobState:
             "stage": stage,
             "stages": len(self.plan.stages),
             "stage_name": self.plan.stages[stage].name,
-            "phase": "reduce" if self.maps_done(stage) else "map",
+            "phase": "reduce" if self.maps_done(stage) and self.plan.stages[stage].num_partitions else "map",
             "tasks_done": sum(self.tasks[t].done for t in phase_tasks),
             "tasks_total": len(phase_tasks),
             "all_done": len(done),

@@ -42,7 +42,7 @@ def normalize_key(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
     return column
 
 
-def _skewed_ids(hashes: np.ndarray, skew: Mapping) -> tuple[np.ndarray, np.ndarray | None]:
+def _skewed_ids(hashes: np.ndarray, skew: Mapping, table: pa.Table) -> tuple[np.ndarray, np.ndarray | None]:
     """(partition per output row, the input row of each output row or None when they are the same rows)."""
     base, fanout = int(skew["base"]), int(skew["fanout"])
     hot = np.asarray(skew["hashes"], dtype=np.uint64)
@@ -57,12 +57,28 @@ def _skewed_ids(hashes: np.ndarray, skew: Mapping) -> tuple[np.ndarray, np.ndarr
         return pids, None
     first = base + which[hot_rows] * fanout
     if skew["mode"] == "split":
-        pids[hot_rows] = first + np.arange(hot_rows.size) % fanout
+        spread = _content_hash(table.take(pa.array(hot_rows)))
+        pids[hot_rows] = first + (spread % np.uint64(fanout)).astype(np.int64)
         return pids, None
     cold_rows = np.flatnonzero(~is_hot)
     rows = np.concatenate([cold_rows, np.repeat(hot_rows, fanout)])
     copies = np.repeat(first, fanout) + np.tile(np.arange(fanout), hot_rows.size)
     return np.concatenate([pids[cold_rows], copies]), rows
+
+
+_SPREAD_SEED = 0x5EED_F11
+
+
+def _content_hash(rows: pa.Table) -> np.ndarray:
+    """A hash per row of all its columns (equal rows hash alike; the columns polars cannot hash are left out)."""
+    columns = list(rows.column_names)
+    try:
+        return hash_rows(rows, columns, _SPREAD_SEED)
+    except Exception:  # noqa: BLE001 - a type polars cannot take: hash the plain ones
+        plain = [c for c in columns if pa.types.is_integer(rows[c].type) or pa.types.is_floating(rows[c].type)
+                 or pa.types.is_string(rows[c].type) or pa.types.is_large_string(rows[c].type)
+                 or pa.types.is_boolean(rows[c].type) or pa.types.is_temporal(rows[c].type)]
+        return hash_rows(rows, plain, _SPREAD_SEED) if plain else np.zeros(rows.num_rows, np.uint64)
 
 
 def _narrow(column, narrow: pa.DataType, wide: pa.DataType):
@@ -74,7 +90,7 @@ def _narrow(column, narrow: pa.DataType, wide: pa.DataType):
         return column.cast(wide)
 
 
-def hash_rows(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+def hash_rows(table: pa.Table, keys: Sequence[str], seed: int = _SEED) -> np.ndarray:
     """A uint64 hash per row over the key columns, stable across processes."""
     if table.num_rows == 0:
         return np.zeros(0, dtype=np.uint64)
@@ -85,7 +101,7 @@ def hash_rows(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
         rechunk=False,
     )
     assert isinstance(frame, pl.DataFrame)
-    return frame.hash_rows(seed=_SEED).to_numpy()
+    return frame.hash_rows(seed=seed).to_numpy()
 
 
 def partition_ids(table: pa.Table, keys: Sequence[str], num_partitions: int) -> np.ndarray:
@@ -102,12 +118,14 @@ def split_by_partition(table: pa.Table, keys: Sequence[str], num_partitions: int
     `skew` (a skewed join's side, see framework.skew): {"hashes": hot keys' hashes, "base": partitions of the
     other keys, "fanout": partitions per hot key, "mode": "split" or "replicate"}. A row of hot key j goes to
     partition base + j * fanout + (its position mod fanout) when split, and to all `fanout` of them when
-    replicated; other rows to hash mod base."""
+    replicated; other rows to hash mod base. The position is the row's content hashed (not its place in
+    `table`), so a map that runs again and returns its rows in another order routes each row the same way (a redo
+    re-sends only the lost partitions, next to the first attempt's others)."""
     if table.num_rows == 0:
         return {}
     rows = None
     if skew is not None and skew.get("hashes"):
-        pids, rows = _skewed_ids(hash_rows(table, keys), skew)
+        pids, rows = _skewed_ids(hash_rows(table, keys), skew, table)
     else:
         pids = partition_ids(table, keys, num_partitions)
         if num_partitions == 1 or not keys:
