@@ -5,7 +5,9 @@ What runs for real: 3 (sometimes 5) `ConsensusNode`s with their real timing (the
 machine it drives and the WAL, here a `MemoryStorage`, on a quarter of the seeds one that round-trips JSON like the
 files do), snapshots every 40 or 150 slots on most seeds (so restarts and catch-ups restore `MasterState`
 snapshots), `JobDrivers` on whichever replica leads, the real `drive` loop and the real `MasterState` / `JobState`
-with plans from `framework.plan.build_plan` (2 or 3 jobs a seed, 1 to 3 steps). What is modelled: the glue of
+with plans from `framework.plan.build_plan` (2 or 3 jobs a seed, 1 to 3 steps; a two-input job's first step is
+often a join, planned as a broadcast join fused with the next step, as one whose maps write the output, or shuffled).
+What is modelled: the glue of
 `framework/master/replica.py` (take-over, submit, cancel, scale), the network between the replicas, the store
 keeper (a store's death becomes `StoreLost`; a durable store that came back, `StoreRestarted` and then, where it
 lacks committed pieces of a job, `StoreLost` for that job), the Ray
@@ -237,6 +239,11 @@ def task_counters(job_id: str, task_id: str) -> dict[str, int]:
     return {"records": _h(job_id, task_id, "counters") % 50 + 1, "tasks": 1}
 
 
+def source_stage(task: Any) -> int:
+    """The stage whose output a "step:N" map reads (plans before fusion: N)."""
+    return task.source_stage if task.source_stage is not None else int(task.input.split(":", 1)[1])
+
+
 class _Split:
     """What build_plan needs of an input split."""
 
@@ -271,23 +278,28 @@ def make_job(rng: random.Random, job_id: str, faults: Faults, fault_seconds: flo
     inputs = {name: InputSplits(name, [_Split(f"/in/{job_id}/{name}-{i}", rng.randint(1, 100))
                                        for i in range(rng.randint(1, 3))]) for name in names}
     shapes = []
+    join = len(names) == 2 and rng.random() < 0.8  # a join as the first step: broadcast (fused, or map-only) or not
     for s in range(rng.choice((1, 1, 2, 3))):
         keyed = rng.random() < 0.85
+        if s == 0 and join:
+            shapes.append(StepShape("join", names, True, rng.randint(1, 3),
+                                    join={"how": "inner", "left": "left", "right": "right"}, broadcastable=True))
+            continue
         shapes.append(StepShape(f"step{s}", names if s == 0 else [f"step:{s - 1}"], keyed,
                                 rng.randint(1, 3) if keyed else None))
-    plan = build_plan(shapes, inputs, cpus=2)
+    plan = build_plan(shapes, inputs, cpus=2, broadcast_limit=rng.choice((0, 1000, 1000)))
     values: dict[tuple[int, int], int] = {}
     counters = {"records": 0, "tasks": 0}
     for stage in plan.stages:
-        sums = [0] * stage.num_partitions
         for m in stage.maps:
             source = None
             if m.source_partition is not None:
-                source = values[(int(m.input.split(":", 1)[1]), m.source_partition)]
+                source = values[(source_stage(m), m.source_partition)]
+            if stage.num_partitions == 0:  # no shuffle: each map writes its own part
+                values[(stage.stage, m.index)] = map_rows(job_id, m.task_id, 0, source)
+                continue
             for p in range(stage.num_partitions):
-                sums[p] += map_rows(job_id, m.task_id, p, source)
-        for p, n in enumerate(sums):
-            values[(stage.stage, p)] = n
+                values[(stage.stage, p)] = values.get((stage.stage, p), 0) + map_rows(job_id, m.task_id, p, source)
         for t in [m.task_id for m in stage.maps] + stage.reduce_ids():
             for name, n in task_counters(job_id, t).items():
                 counters[name] += n
@@ -296,7 +308,8 @@ def make_job(rng: random.Random, job_id: str, faults: Faults, fault_seconds: flo
     doomed = rng.choice(tasks) if rng.random() < faults.doomed else None
     spec = {"plan": plan.to_dict(), "job": {"name": job_id}, "max_attempts": 3,
             "output": {"path": f"/out/{job_id}", "format": "jsonl", "overwrite": False, "created": True}}
-    return JobInfo(job_id, spec, plan, {p: values[(final.stage, p)] for p in range(final.num_partitions)}, counters,
+    return JobInfo(job_id, spec, plan, {p: values.get((final.stage, p), 0) for p in range(len(final.output_ids()))},
+                   counters,
                    doomed, rng.random() < 0.5, submit_at=rng.uniform(0.0, 0.6 * fault_seconds),
                    cancel_at=rng.uniform(0.0, 1.5 * fault_seconds) if rng.random() < faults.cancel else None,
                    replicas=2 if rng.random() < 0.3 else 1)
@@ -654,8 +667,10 @@ class Attempt:
         else:
             self.only = list(rec.redo) if rec.done else None
             task = job.plan.map_task(task_id)
+            if self.num == 0:  # a stage that does not shuffle: the map writes its part
+                self.partition, self.final, self.out = task.index, plan.final, job.spec["output"]["path"]
             if task.source_partition is not None:
-                src = int(task.input.split(":", 1)[1])
+                src = source_stage(task)
                 self.source = (src, task.source_partition, job.plan.stages[src].num_partitions,
                                job.reduce_sources(src, task.source_partition))
         # what happens to it, drawn now
@@ -737,6 +752,14 @@ class Attempt:
             listing = await self._read(output_dataset(src), q, partitions, sources)
             source_rows = sum(rows for _, _, rows in listing)
         await self._work()
+        if self.num == 0:
+            rows_out = map_rows(self.job_id, self.task_id, 0, source_rows)
+            result = {"partitions": {}, "rows": rows_out, "rows_in": source_rows or 1, "part": None,
+                      "counters": task_counters(self.job_id, self.task_id), "input": "input"}
+            if rows_out or self.partition == 0:
+                result["part"] = self.sim.write_part(self, (rows_out, self.attempt, ()))
+            self._late()
+            return result
         rows = {p: map_rows(self.job_id, self.task_id, p, source_rows) for p in range(self.num)}
         targets = [p for p in (self.only if self.only is not None else range(self.num)) if rows[p]]
         missed = await self._put(shuffle_dataset(self.stage), targets, rows)
@@ -979,18 +1002,20 @@ class Oracle:
             writers = [(t, job.tasks[t]) for t in maps if job.tasks[t].done
                        and (job.tasks[t].result or {}).get("partitions", {}).get(str(p))]
         else:
-            q = job.plan.map_task(cmd.task_id).source_partition
+            task = job.plan.map_task(cmd.task_id)
+            q = task.source_partition
             if q is None:
                 return
-            p, dataset, num = q, output_dataset(stage - 1), job.plan.stages[stage - 1].num_partitions
-            rec = job.tasks[reduce_task_id(stage - 1, q)]
+            src = source_stage(task)
+            p, dataset, num = q, output_dataset(src), job.plan.stages[src].num_partitions
+            rec = job.tasks[reduce_task_id(src, q)]
             if rec.done and (rec.result or {}).get("rows") and job._lost(rec, rec.attempt_for(q), [q], num):
                 self.sim.fail(f"job {cmd.job_id}: map {cmd.task_id} (attempt {cmd.attempt}"
                               f"{', a re-run of the done map' if job.tasks[cmd.task_id].done else ''}) cannot read "
-                              f"step {stage - 1}'s partition {q}, lost with store(s) {job.dead_stores}, and the job "
+                              f"stage {src}'s partition {q}, lost with store(s) {job.dead_stores}, and the job "
                               f"goes on")
                 return
-            writers = [(reduce_task_id(stage - 1, q), rec)] if rec.done and (rec.result or {}).get("rows") else []
+            writers = [(reduce_task_id(src, q), rec)] if rec.done and (rec.result or {}).get("rows") else []
         failures = sum(1 for f in job.tasks[cmd.task_id].failures if len(f) > 3 and f[3])
         if f" of {dataset} " not in cmd.error or failures < 6:
             return  # give a StoreLost on its way the time to arrive (5 backoffs: 3.1 s, past any notice's delay)
@@ -1026,9 +1051,10 @@ class Oracle:
             sim.fail(f"job {job_id} committed ({when}), though its task {info.doomed} always fails")
             return
         final = job.plan.stages[-1]
-        for p, t in enumerate(final.reduce_ids()):
+        writers = final.output_ids()  # its reducers, or the maps of a stage that does not shuffle
+        for p, t in enumerate(writers):
             if not job.tasks[t].done:
-                sim.fail(f"job {job_id} committed ({when}) without a committed attempt of reduce partition {p}")
+                sim.fail(f"job {job_id} committed ({when}) without a committed attempt of output part {p} ({t})")
                 return
         expected = {p: n for p, n in info.rows.items() if n or p == 0}
         names = {f"part-{p:05d}.jsonl": p for p in expected}
@@ -1042,9 +1068,9 @@ class Oracle:
             return
         for name, p in sorted(names.items()):
             rows, attempt, reads = d.final[name]
-            committed = job.tasks[reduce_task_id(final.stage, p)].done_attempt
+            committed = job.tasks[writers[p]].done_attempt
             if attempt != committed:
-                sim.fail(f"job {job_id} ({when}): {name} comes from attempt {attempt} of its reducer, the committed "
+                sim.fail(f"job {job_id} ({when}): {name} comes from attempt {attempt} of {writers[p]}, the committed "
                          f"attempt is {committed}")
                 return
             if rows != expected[p]:
