@@ -178,6 +178,19 @@ def corpus(size_bytes: int, vocabulary: int = 1_000_000, exponent: float = 1.1, 
                                                             exponent=exponent, files=files, seed=seed))
 
 
+def console_script(name: str) -> list[str]:
+    """The venv's console script `name` (what the user types), else one on PATH, else `python -m` for paxflow."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(path, os.X_OK):
+        return [path]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    if name == "paxflow":
+        return [sys.executable, "-m", "framework.cli"]
+    raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH")
+
+
 def real_text(size_bytes: int, files: int = 4) -> str:
     """A real-text corpus folder from this machine's installed documentation (framework.datagen.realtext)."""
     from framework.datagen.realtext import generate_real_text

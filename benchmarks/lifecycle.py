@@ -106,19 +106,6 @@ print(json.dumps({"join_s": join_s, "wall_s": walls, "call_s": e2e}))
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _bin(name: str) -> list[str]:
-    """The venv's console script `name` (what the user types), else `python -m` for paxflow."""
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    if os.access(path, os.X_OK):
-        return [path]
-    found = shutil.which(name)
-    if found:
-        return [found]
-    if name == "paxflow":
-        return [sys.executable, "-m", "framework.cli"]
-    raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH")
-
-
 class Bench:
     """State shared by the parts: the private cache, the output folder, the Polars median for the ratios."""
 
@@ -205,7 +192,7 @@ def timed(argv: list[str], env: dict, timeout: float = RUN_TIMEOUT_S) -> Timed:
 
 
 def paxflow(args: list[str], env: dict, timeout: float = RUN_TIMEOUT_S) -> Timed:
-    return timed(_bin("paxflow") + args, env, timeout)
+    return timed(common.console_script("paxflow") + args, env, timeout)
 
 
 def job(bench: Bench, *extra: str, tag: str | None = None, corpus: str | None = None) -> dict:
@@ -469,9 +456,9 @@ def part_cluster(bench: Bench) -> list[dict]:
     clients: list[dict] = []
     in_process: dict = {}
     try:
-        seconds, rc, out, err = timed(_bin("ray") + ["start", "--head", "--port", str(port), "--num-cpus", "2",
-                                                     "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
-                                                     "--disable-usage-stats"],
+        start = ["start", "--head", "--port", str(port), "--num-cpus", "2", "--node-ip-address", "127.0.0.1",
+                 "--include-dashboard=false", "--disable-usage-stats"]
+        seconds, rc, out, err = timed(common.console_script("ray") + start,
                                       dict(env, RAY_num_workers_soft_limit="32"), timeout=300)
         session = _session_of_port(port)
         record.update(ray_start_s=round(seconds, 3), session_dir=session)

@@ -209,20 +209,14 @@ def run_command(cmd: list[str], env: dict | None = None) -> None:
         raise RuntimeError(f"{os.path.basename(cmd[0])} exited with {done.returncode}: {lines[-1]}")
 
 
-def paxflow_command() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "paxflow")
-    return [exe] if os.path.exists(exe) else [sys.executable, "-c", "import sys; from framework.cli import main; "
-                                                                    "sys.exit(main(sys.argv[1:]))"]
-
-
 def run_paxflow_cli(paths: list[str], out_dir: str, service: bool) -> str:
     """`paxflow run jobs/wordcount.py PATHS -o OUT --overwrite` as its own process: on the running service, or (a
     cache folder of its own, so it sees no service) with a one-shot local Ray."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     if not service:
         env["PAXFLOW_CACHE"] = os.path.join(common.data_dir(), "oneshot-cache")
-    run_command([*paxflow_command(), "run", os.path.join(common.JOBS, "wordcount.py"), *paths, "-o", out_dir,
-                 "--overwrite"], env)
+    run_command([*common.console_script("paxflow"), "run", os.path.join(common.JOBS, "wordcount.py"), *paths,
+                 "-o", out_dir, "--overwrite"], env)
     return out_dir
 
 
@@ -245,13 +239,13 @@ class Service:
         from framework.service import running_service
 
         if running_service() is None:
-            run_command([*paxflow_command(), "up"])
+            run_command([*common.console_script("paxflow"), "up"])
             cls.started = True
 
     @classmethod
     def stop(cls) -> None:
         if cls.started:
-            run_command([*paxflow_command(), "down"])
+            run_command([*common.console_script("paxflow"), "down"])
             cls.started = False
 
 

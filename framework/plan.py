@@ -296,8 +296,10 @@ def _broadcast_choice(steps: Sequence[StepShape], i: int, inputs: Mapping[str, I
 def explain(plan: JobPlan, steps: Sequence[StepShape], cpus: int, broadcast_limit: int) -> str:
     """The plan in words: per stage the steps it runs, what its map tasks read (and join, for a broadcast join),
     how it shuffles and what its reducers do."""
-    limit = "off" if not broadcast_limit else f"{_size(broadcast_limit)}"
-    lines = [f"{len(steps)} step(s) in {len(plan.stages)} stage(s) over {_size(plan.input_bytes)} of input, planned "
+    from framework.datagen.common import format_size  # here: replicas load plans, never explain them
+
+    limit = "off" if not broadcast_limit else f"{format_size(broadcast_limit)}"
+    lines = [f"{len(steps)} step(s) in {len(plan.stages)} stage(s) over {format_size(plan.input_bytes)} of input, planned "
              f"for {cpus} CPU(s); broadcast limit {limit}"]
     for stage in plan.stages:
         lines.append(f"stage {stage.stage}: {stage.name}")
@@ -307,14 +309,14 @@ def explain(plan: JobPlan, steps: Sequence[StepShape], cpus: int, broadcast_limi
             entry[0] += 1
             entry[1] += m.size
         for name, (n, size) in counts.items():
-            what = (f"{n} partition(s) of {name} ({_size(size)})" if name.startswith("step:")
-                    else f"{n} split(s) of input {name!r} ({_size(size)})")
+            what = (f"{n} partition(s) of {name} ({format_size(size)})" if name.startswith("step:")
+                    else f"{n} split(s) of input {name!r} ({format_size(size)})")
             lines.append(f"  map: {what}")
         b = stage.broadcast
         if b is not None:
             join = steps[b["step"]].join or {}
             lines.append(f"    broadcast {join.get('how', '')} join: each map over {b['stream']!r} joins with the "
-                         f"whole of {b['input']!r} ({_size(b['bytes'])}, {len(b['splits'])} split(s), read once "
+                         f"whole of {b['input']!r} ({format_size(b['bytes'])}, {len(b['splits'])} split(s), read once "
                          f"per worker), on {', '.join(steps[b['step']].keys) or 'its keys'}")
             if len(stage.chain) > 1:
                 lines.append(f"    fused: {steps[stage.chain[1]].name}'s map and combiner run on the joined rows "
@@ -339,10 +341,3 @@ def explain(plan: JobPlan, steps: Sequence[StepShape], cpus: int, broadcast_limi
         lines.append(f"  shuffle by {by} into {stage.num_partitions} partition(s); reduce: {how}; "
                      f"{'write the output' if stage.final else 'keep for the next stage'}")
     return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n} B"

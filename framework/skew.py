@@ -23,8 +23,8 @@ import numpy as np
 
 #: a key holding at least this share of the sampled rows of the split side is split across several reducers
 SKEW_FRACTION = 0.10
-#: the sample: the first batch of up to this many splits (evenly spaced over the input), at most this many rows of
-#: each
+#: the sample: the first rows of up to this many splits (evenly spaced over the input), at most this many of each
+#: (InputFormat.head: a format's first batch, or for Parquet the first rows of the split's first row group)
 SAMPLE_SPLITS = 8
 SAMPLE_ROWS = 20_000
 #: the sides a join type lets split
@@ -44,10 +44,11 @@ def hot_keys(mapper: Any, fmt: Any, splits: Sequence[Any], keys: Sequence[str]) 
     picks = sorted({int(i) for i in np.linspace(0, len(splits) - 1, min(SAMPLE_SPLITS, len(splits)))})
     tables = []
     for i in picks:
-        batch = next(iter(fmt.read(splits[i])), None)
+        # without a map the keys are input columns: a columnar format then decodes only those
+        batch = fmt.head(splits[i], SAMPLE_ROWS, None if mapper else list(keys))
         if batch is None or batch.num_rows == 0:
             continue
-        out = as_table(mapper(batch.slice(0, SAMPLE_ROWS)) if mapper else batch.slice(0, SAMPLE_ROWS), "map()")
+        out = as_table(mapper(batch) if mapper else batch, "map()")
         if out is not None and out.num_rows and all(k in out.column_names for k in keys):
             tables.append(out.select(list(keys)))
     if not tables:

@@ -17,6 +17,13 @@ def bench(*args: str, env: dict) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+def bench_records(out, env: dict, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`paxflow bench ARGS --runs 1 --out OUT`, which must succeed, and the records it wrote."""
+    done = bench(*args, "--runs", "1", "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture
 def env(tmp_path) -> dict:
     return dict(os.environ, PAXFLOW_BENCH_DATA=str(tmp_path / "data"))
@@ -25,10 +32,8 @@ def env(tmp_path) -> dict:
 @pytest.mark.timeout(300)
 def test_bench_wordcount_writes_records_table_and_plot(tmp_path, env):
     out = tmp_path / "out"
-    done = bench("wordcount", "--size", "1MiB", "--runs", "1", "--engines", "pyarrow,polars,polars_csv,duckdb",
-                 "--out", str(out), env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    done, records = bench_records(out, env, "wordcount", "--size", "1MiB",
+                                  "--engines", "pyarrow,polars,polars_csv,duckdb")
     by_engine = {r["engine"]: r for r in records}
     assert set(by_engine) == {"pyarrow", "polars", "polars_csv", "duckdb"}
     for r in by_engine.values():
@@ -75,10 +80,7 @@ def test_bench_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
 @pytest.mark.timeout(300)
 def test_bench_real_counts_this_machines_documentation(tmp_path, env):
     out = tmp_path / "out"
-    done = bench("real", "--real-size", "1MiB", "--runs", "1", "--engines", "pyarrow_fw,polars_csv,duckdb",
-                 "--out", str(out), env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    _, records = bench_records(out, env, "real", "--real-size", "1MiB", "--engines", "pyarrow_fw,polars_csv,duckdb")
     assert [r["engine"] for r in records] == ["pyarrow_fw", "polars_csv", "duckdb"]
     assert all(r["group"] == "real" and r["agrees"] is True and r["input"].startswith("realtext-") for r in records)
     assert "| wordcount (real text) | polars_csv |" in (out / "table.md").read_text()

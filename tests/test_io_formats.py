@@ -368,3 +368,17 @@ def test_parquet_splits_are_sized_by_the_columns_read(tmp_path):
     assert nested == leaves
     whole = sum(s.size for s in Parquet().splits(str(tmp_path), 1 << 30))
     assert whole == sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) > nested > ids
+
+
+def test_head_reads_the_first_rows_and_for_parquet_only_the_columns_asked(tmp_path):
+    from framework.io import Auto
+
+    table = pa.table({"k": list(range(5000)), "v": ["x"] * 5000})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=1000)
+    (tmp_path / "t.csv").write_text("k,v\n" + "".join(f"{i},x\n" for i in range(5000)))
+    split = Parquet().splits(str(tmp_path / "t.parquet"), 1)[2]  # row group 2
+    head = Parquet().head(split, 10, ["k"])
+    assert head.column_names == ["k"] and head["k"].to_pylist() == list(range(2000, 2010))
+    assert Parquet(columns=["v"]).head(split, 3, ["k"]) is not None  # a hint: never a column the format omits
+    csv_head = Auto().head(Auto().splits(str(tmp_path / "t.csv"), 1 << 20)[0], 7, ["k"])
+    assert csv_head.num_rows == 7 and csv_head["k"].to_pylist() == list(range(7))

@@ -75,13 +75,8 @@ def _map(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
         for name, n in side.counters.items():
             out.result["counters"][name] = out.result["counters"].get(name, 0) + n
     if args["num_partitions"] == 0:  # a stage without shuffle: this map writes its output part
-        table = out.table
-        out.result["rows"] = table.num_rows if table is not None else 0
-        out.result["part"] = None
-        if table is not None and (table.num_rows or args["index"] == 0):
-            out_spec = args["output"]
-            out.result["part"] = write_part(table, out_spec["path"], args["job_id"], args["index"], args["attempt"],
-                                            out_spec["format"])
+        out.result["rows"] = out.table.num_rows if out.table is not None else 0
+        out.result["part"] = _write_output(out.table, args, args["index"])
     else:
         only = None if args.get("only") is None else set(args["only"])
         label = out.result["input"]  # the step input these rows are (a fused join's output: "step:N")
@@ -104,35 +99,21 @@ def _broadcast_side(ctx, args: Mapping, where: str):
     """The broadcast side this map joins with: from this worker's cache, else read whole (every split, mapped by
     the job's map for that input) and indexed."""
     from framework.exec.broadcast import broadcast_side
-    from framework.exec.tasks import as_table_slices
+    from framework.exec.tasks import read_broadcast_input
 
     b = args["broadcast"]
-    step = ctx.steps[b["step"]]
     name = b["input"]
 
     def read() -> tuple[pa.Table | None, dict]:
-        job = ctx.job
-        saved, job._counters, job.current_input = job._counters, {}, name
-        try:
-            tables = []
-            for split_dict in b["splits"]:
-                split = Split.from_dict(split_dict)
-                tables += as_table_slices(step.mapper_for(name), _at_least_one_batch(ctx.formats[name], split),
-                                          f"{where}: map() of broadcast input {name!r}")
-            from framework.exec.tasks import _check_keys, _concat
-
-            table = _concat(tables) if tables else None
-            if table is not None:
-                _check_keys(table, step.keys_for(name), f"{where}: broadcast input {name!r}")
-            return table, dict(job._counters)
-        finally:
-            job._counters = saved
+        batches = (batch for split in b["splits"]
+                   for batch in _at_least_one_batch(ctx.formats[name], Split.from_dict(split)))
+        return read_broadcast_input(ctx, b["step"], name, batches, where)
 
     planned = b.get("planned") or {}
     for path in dict.fromkeys(s["path"] for s in b["splits"]):  # every task: the side's files are as planned
         check_unchanged(path, planned.get(path))
     version = repr(sorted(planned.items())) + repr(b["splits"])
-    return broadcast_side(args["job_id"], args["stage"], read, step.join, b["side"], version)
+    return broadcast_side(args["job_id"], args["stage"], read, ctx.steps[b["step"]].join, b["side"], version)
 
 
 def check_unchanged(path: str, planned: Sequence | None) -> None:
@@ -175,10 +156,17 @@ def _reduce(ctx, args: Mapping, fetch: Fetch, put: Put, where: str) -> dict:
     result = {"rows_in": sum(p.rows for p in pieces), "bytes_in": sum(p.nbytes for p in pieces),
               "rows": table.num_rows if table is not None else 0, "counters": counters, "part": None}
     if args["final"]:
-        out = args["output"]
-        if table is not None and (table.num_rows or args["partition"] == 0):
-            result["part"] = write_part(table, out["path"], args["job_id"], args["partition"], args["attempt"], out["format"])
+        result["part"] = _write_output(table, args, args["partition"])
     elif table is not None and table.num_rows:
         put(output_dataset(args["stage"]), args["task_id"], args["attempt"],
             [(args["partition"], Piece(f"step:{step}", table, table.num_rows, table.nbytes))])
     return result
+
+
+def _write_output(table: pa.Table | None, args: Mapping, part: int) -> str | None:
+    """Write output part `part` of this attempt (under the output's temporary folder); the path, or None when it has
+    no rows (part 0 is written even empty, so an empty result still has its schema)."""
+    if table is None or not (table.num_rows or part == 0):
+        return None
+    out = args["output"]
+    return write_part(table, out["path"], args["job_id"], part, args["attempt"], out["format"])

@@ -55,7 +55,7 @@ class BroadcastSide:
 
     def join(self, streamed: pa.Table, where: str = "join") -> pa.Table | None:
         """The joined rows of `streamed` (the other side's rows of one map task) with this side."""
-        from framework.exec.tasks import join_tables
+        from framework.exec.tasks import check_join_keys, join_tables
 
         how = self.join_spec.how
         if self.table is None:  # no rows and no schema on this side: as the shuffle join does
@@ -63,7 +63,7 @@ class BroadcastSide:
         left, right = (streamed, self.table) if self.side == "right" else (self.table, streamed)
         if self.lookup is None or streamed.num_rows == 0:
             return join_tables(left, right, self.join_spec, where)
-        _check_key_types(left, right, self.join_spec, where)
+        check_join_keys(left, right, self.join_spec, where)
         streamed = normalize_types(streamed)  # Arrow's filter and take have no view-type kernels
         key = self.stream_keys[0]
         streamed = streamed.set_column(streamed.schema.get_field_index(key), key, normalize_key(streamed[key]))
@@ -104,16 +104,6 @@ class BroadcastSide:
 
 def _chunked(column: Any) -> pa.ChunkedArray:
     return column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
-
-
-def _check_key_types(left: pa.Table, right: pa.Table, join: Join, where: str) -> None:
-    from framework.errors import UsageError
-
-    for lk, rk in zip(join.left_on, join.right_on):
-        lt, rt = normalize_key(left[lk]).type, normalize_key(right[rk]).type
-        if lt != rt:
-            raise UsageError(f"{where}: join key {lk!r} is {left[lk].type} on the left but {rk!r} is "
-                             f"{right[rk].type} on the right")
 
 
 def _index_ready(table: pa.Table, keys: Sequence[str]) -> pa.Table:

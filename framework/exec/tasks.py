@@ -176,28 +176,35 @@ def run_map(
     return MapOutput(parts, result, whole)
 
 
-class _Counted:
-    """Batches passed through, their rows counted."""
-
-    def __init__(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> None:
-        self.batches, self.rows = batches, 0
-
-    def __iter__(self):
-        for batch in self.batches:
-            self.rows += batch.num_rows
-            yield batch
-
-
-def as_table_slices(mapper, batches: Iterable[pa.RecordBatch | pa.Table], where: str) -> list[pa.Table]:
-    """`mapper` (None: identity) over every slice of `batches`, as tables; None results left out, empty ones kept
-    (they carry the schema)."""
-    outs = []
+def as_table_slices(mapper, batches: Iterable[pa.RecordBatch | pa.Table],
+                    where: str) -> tuple[list[pa.Table], int]:
+    """`mapper` (None: identity) over every slice of `batches`, as tables (None results left out, empty ones kept:
+    they carry the schema), and the rows read."""
+    outs, rows = [], 0
     for batch in batches:
+        rows += batch.num_rows
         for piece in _slices(batch):
             out = as_table(mapper(piece) if mapper else piece, where)
             if out is not None:
                 outs.append(out)
-    return outs
+    return outs, rows
+
+
+def read_broadcast_input(ctx: JobContext, step_index: int, name: str, batches: Iterable[pa.RecordBatch | pa.Table],
+                         where: str) -> tuple[pa.Table | None, dict]:
+    """A broadcast join's small input `name`, whole: mapped by the join step's map for it, its keys checked; with
+    the user counters that map incremented (kept apart from the task's own)."""
+    step: Step = ctx.steps[step_index]
+    job = ctx.job
+    saved, job._counters, job.current_input = job._counters, {}, name
+    try:
+        tables, _ = as_table_slices(step.mapper_for(name), batches, f"{where}: map() of broadcast input {name!r}")
+        table = _concat(tables) if tables else None
+        if table is not None:
+            _check_keys(table, step.keys_for(name), f"{where}: broadcast input {name!r}")
+        return table, dict(job._counters)
+    finally:
+        job._counters = saved
 
 
 def _broadcast_joined(ctx: JobContext, step_index: int, input_name: str, batches: Iterable[pa.RecordBatch | pa.Table],
@@ -207,9 +214,7 @@ def _broadcast_joined(ctx: JobContext, step_index: int, input_name: str, batches
     step: Step = ctx.steps[step_index]
     assert step.join is not None
     keys = step.keys_for(input_name)
-    counted = _Counted(batches)
-    outs = as_table_slices(step.mapper_for(input_name), counted, f"{where}: map()")
-    rows_in = counted.rows
+    outs, rows_in = as_table_slices(step.mapper_for(input_name), batches, f"{where}: map()")
     if not outs:
         return [], rows_in
     table = _concat(outs)
@@ -280,10 +285,7 @@ def join_tables(left: pa.Table, right: pa.Table, join: Join, where: str = "join"
     Output columns: the left's, then the right's (a key of the same name on both sides appears once).
     """
     lkeys, rkeys = list(join.left_on), list(join.right_on)
-    for lk, rk in zip(lkeys, rkeys):
-        lt, rt = normalize_key(left[lk]).type, normalize_key(right[rk]).type
-        if lt != rt:
-            raise UsageError(f"{where}: join key {lk!r} is {left[lk].type} on the left but {rk!r} is {right[rk].type} on the right")
+    check_join_keys(left, right, join, where)
     join_output_names(left.column_names, right.column_names, join, where)  # clashes: one line, before the join
     left, right = _normalized_keys(left, lkeys), _normalized_keys(right, rkeys)
     same_names = lkeys == rkeys
@@ -307,6 +309,15 @@ def _join_column_order(left: pa.Table, right: pa.Table, join: Join, names: list[
     order = join_output_names(left.column_names, right.column_names, join)
     assert sorted(order) == sorted(names), (order, names)
     return order
+
+
+def check_join_keys(left: pa.Table, right: pa.Table, join: Join, where: str = "join") -> None:
+    """UsageError unless each pair of key columns has the same type once normalised (any integer width, any string
+    kind)."""
+    for lk, rk in zip(join.left_on, join.right_on):
+        if normalize_key(left[lk]).type != normalize_key(right[rk]).type:
+            raise UsageError(f"{where}: join key {lk!r} is {left[lk].type} on the left but {rk!r} is "
+                             f"{right[rk].type} on the right")
 
 
 def join_output_names(left: Sequence[str], right: Sequence[str], join: Join, where: str = "join") -> list[str]:

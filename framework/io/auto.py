@@ -56,5 +56,8 @@ class Auto(InputFormat, name="auto"):
     def read(self, split: Split, bad: BadRecords | None = None) -> Iterator[pa.RecordBatch]:
         return format_for_path(split.path).read(split, bad)
 
+    def head(self, split: Split, rows: int, columns: Sequence[str] | None = None) -> pa.RecordBatch | None:
+        return format_for_path(split.path).head(split, rows, columns)
+
     def split_schema(self, split: Split) -> pa.Schema | None:
         return format_for_path(split.path).split_schema(split)

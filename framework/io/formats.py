@@ -53,6 +53,12 @@ class InputFormat:
         to `bad.skip` (which raises once more than `bad.limit` are skipped), and the good rows are returned."""
         raise NotImplementedError
 
+    def head(self, split: Split, rows: int, columns: Sequence[str] | None = None) -> pa.RecordBatch | None:
+        """About the first `rows` rows of `split` (None when it has none), for sampling at planning time; `columns`
+        is a hint: a format that can read only those columns may. Default: the first batch `read` yields, cut."""
+        batch = next(iter(self.read(split)), None)
+        return None if batch is None else batch.slice(0, rows)
+
     def output_schema(self) -> pa.Schema | None:
         """The schema of every batch `read` yields, when it is known without reading the files; else None."""
         return None

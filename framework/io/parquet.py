@@ -70,6 +70,23 @@ class Parquet(InputFormat, name="parquet", aliases=("pq",)):
         except (pa.ArrowInvalid, OSError) as e:
             raise _input_error(split.path, e) from None
 
+    def head(self, split: Split, rows: int, columns: Sequence[str] | None = None) -> pa.RecordBatch | None:
+        """The first `rows` rows of the split's first row group, decoding only `columns` (of those read) when given."""
+        read = list(self.columns) if self.columns is not None else None
+        if columns is not None:
+            read = [c for c in (read or columns) if c in columns]
+        fs, inner = resolve(split.path)
+        try:
+            with fs.open_input_file(inner) as f:
+                pf = pq.ParquetFile(f)
+                if pf.metadata.num_row_groups == 0:
+                    return None
+                group = split.row_groups[0] if split.row_groups else 0
+                batch = next(pf.iter_batches(batch_size=rows, row_groups=[group], columns=read), None)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise _input_error(split.path, e) from None
+        return None if batch is None else normalize_types(batch)
+
     def split_schema(self, split: Split) -> pa.Schema:
         return normalize_schema(self._projected(split.path, _metadata(split.path)[1]))
 
